@@ -1,0 +1,58 @@
+# The whole set-up is two commands on a machine with Python 3.10+:
+#   make demo   create .venv/, install, run the main job
+#   make test   create/install as needed, run every test (pytest, nbval on the notebooks)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBGRADER := cd autograder && ../$(BIN)/nbgrader
+ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
+# Tests run in parallel on every core; set JOBS=1 to run them serially.
+JOBS   ?= auto
+
+.PHONY: help venv demo test test-fast lint release lab bench sandbox clean
+
+help:
+	@echo "make demo       install into .venv/ and run the main job"
+	@echo "make test       install into .venv/ and run every test (pytest + nbval)"
+	@echo "make test-fast  the tests without the notebook runs"
+	@echo "make release    regenerate notebooks/ (the student release) from solutions/"
+	@echo "make lab        open the student notebooks in JupyterLab"
+	@echo "make bench      run the benchmarks"
+	@echo "make lint       ruff"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "error: Python 3.10 or newer is needed (found $$($(PYTHON) --version))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m course.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		--nbval-current-env tests solutions
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check course autograder tests benchmarks
+
+release: $(STAMP)
+	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force --no-db --log-level=WARN || exit 1; done
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_library.py
+
+clean:
+	rm -rf $(VENV) autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db .pytest_cache

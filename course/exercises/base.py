@@ -1,0 +1,353 @@
+"""The machinery behind graded exercises, split so that grading can cross a process boundary.
+
+An :class:`Exercise` is checked in three steps:
+
+1. ``cases(rng, hidden)`` (trusted): draw concrete test cases, as plain arrays and JSON-able
+   settings (a :class:`Case`);
+2. ``run(student, case)`` (untrusted: this is where the student's code executes): call the
+   student's class or function on the case and collect what it returns, as a dict of arrays;
+3. ``judge(case, outputs)`` (trusted): validate the outputs (type, dtype, shape, finiteness)
+   and compare them with numerical gradients of the *reference* forward, in float64.
+
+In a notebook, :func:`check` runs all three in the student's kernel and explains failures.
+The autograder runs step 2 in a sandboxed process, sends the outputs back as plain ``.npy``
+bytes (no pickle), and runs steps 1 and 3 in the trusted grading process, so nothing the
+student's code does to its own process can change a verdict.
+
+While ``run`` executes, calls to the reference implementation of the graded method are
+watched for (:func:`trapped`): a submission that delegates to it gets no credit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..gradcheck import TOLERANCE, GradCheckError, TensorCheck, compare, numerical_gradient
+
+__all__ = [
+    "REGISTRY",
+    "Case",
+    "Exercise",
+    "Verdict",
+    "check",
+    "decode_outputs",
+    "encode_outputs",
+    "get",
+    "register",
+    "trapped",
+]
+
+Arrays = dict[str, np.ndarray]
+NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError()` with your code"
+
+
+@dataclass
+class Case:
+    """One concrete test. ``arrays`` and ``config`` are all that crosses to the student's process."""
+
+    label: str
+    arrays: Arrays
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    """The result of one exercise on one case."""
+
+    exercise: str
+    case: str
+    checks: list[TensorCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and all(c.passed for c in self.checks)
+
+    def message(self, reveal: bool = True) -> str:
+        """Student-facing text. With ``reveal=False`` (hidden tests) no expected value is shown."""
+        status = "passed" if self.passed else "FAILED"
+        lines = [f"{self.exercise} on {self.case}: {status}"]
+        for p in self.problems:
+            lines.append(f"  - {p}")
+        for c in self.checks:
+            if c.passed:
+                continue
+            where = f" at index {c.worst_index}" if c.worst_index else ""
+            if c.n_checked == 0 and c.hint:
+                lines.append(f"  - {c.name}: {c.hint}")
+                continue
+            line = f"  - {c.name} {c.shape} is wrong: max relative error {c.max_rel_error:.2e}{where}"
+            if reveal:
+                line += f" (yours {c.analytic_value:.6g}, expected {c.numeric_value:.6g})"
+            lines.append(line)
+            if c.hint:
+                lines.append(f"    hint: {c.hint}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------
+# Output transport: the same encoding in the notebook and across the sandbox boundary
+# ----------------------------------------------------------------------------------------
+
+
+def encode_outputs(outputs: dict[str, Any]) -> dict[str, bytes]:
+    """Each output as ``.npy`` bytes; values that are not plain numeric arrays become a note."""
+    encoded = {}
+    for name, value in outputs.items():
+        try:
+            arr = np.array(value)  # a plain ndarray copy: subclasses and their methods are dropped
+            if arr.dtype == object or arr.dtype.kind not in "biuf":
+                raise TypeError(f"dtype {arr.dtype}")
+            buf = io.BytesIO()
+            np.save(buf, arr, allow_pickle=False)
+            encoded[name] = buf.getvalue()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not an array of numbers"
+            encoded[name] = f"!{type(value).__name__}: {exc}"[:300].encode()
+    return encoded
+
+
+def decode_outputs(encoded: dict[str, bytes]) -> dict[str, np.ndarray | str]:
+    """Inverse of :func:`encode_outputs`, loading with ``allow_pickle=False``."""
+    decoded: dict[str, np.ndarray | str] = {}
+    for name, raw in encoded.items():
+        if raw[:1] == b"!":
+            decoded[name] = raw[1:].decode(errors="replace")
+            continue
+        try:
+            decoded[name] = np.load(io.BytesIO(raw), allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001
+            decoded[name] = f"unreadable output ({exc})"
+    return decoded
+
+
+# ----------------------------------------------------------------------------------------
+# Exercises
+# ----------------------------------------------------------------------------------------
+
+
+class Exercise:
+    """Base class. Subclasses implement ``cases``, ``run`` and ``judge``.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue key, e.g. ``"layers.Linear.backward"``.
+    title : str
+        What the student sees, e.g. ``"Linear.backward"``.
+    traps : list of (owner, attribute)
+        Reference implementations the student's code must not call while it is checked.
+    """
+
+    def __init__(self, name: str, title: str, traps: list[tuple[Any, str]] | None = None) -> None:
+        self.name, self.title = name, title
+        self.traps = traps or []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
+        raise NotImplementedError
+
+    def run(self, student: Any, case: Case) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def judge(self, case: Case, outputs: dict[str, np.ndarray | str]) -> Verdict:
+        raise NotImplementedError
+
+    # -- helpers for judge() ----------------------------------------------------------------
+
+    def verdict(self, case: Case) -> Verdict:
+        return Verdict(self.title, case.label)
+
+    @staticmethod
+    def expect_array(
+        verdict: Verdict, outputs: dict, key: str, shape: tuple[int, ...], what: str
+    ) -> np.ndarray | None:
+        """The output ``key`` if it is a finite float64 array of ``shape``; else note why not."""
+        value = outputs.get(key)
+        if value is None:
+            verdict.problems.append(f"{what}: nothing was returned")
+            return None
+        if isinstance(value, str):
+            verdict.problems.append(f"{what} is not an array of numbers ({value})")
+            return None
+        if value.shape != tuple(shape):
+            verdict.problems.append(f"{what} has shape {value.shape}, expected {tuple(shape)}")
+            return None
+        if value.dtype != np.float64:
+            verdict.problems.append(f"{what} has dtype {value.dtype}, expected float64")
+            return None
+        if not np.all(np.isfinite(value)):
+            bad = int(np.sum(~np.isfinite(value)))
+            verdict.problems.append(f"{what} contains {bad} NaN or infinite entries")
+            return None
+        return value
+
+    @staticmethod
+    def compare_gradient(
+        verdict: Verdict,
+        name: str,
+        analytic: np.ndarray | None,
+        f: Callable[[np.ndarray], Any],
+        x: np.ndarray,
+        grad_out: np.ndarray | None,
+        *,
+        batch: int | None = None,
+        max_entries: int | None = None,
+        rng: np.random.Generator | None = None,
+        tol: float = TOLERANCE,
+    ) -> TensorCheck | None:
+        """Compare ``analytic`` with the centred-difference gradient of ``sum(f(x) * grad_out)``."""
+        if analytic is None:
+            return None
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float64):
+            x = np.array(x, dtype=np.float64)  # perturbed in place: pass the live array to keep f in sync
+        indices = None
+        if max_entries is not None and x.size > max_entries:
+            rng = rng or np.random.default_rng(0)
+            flat = np.sort(rng.choice(x.size, size=max_entries, replace=False))
+            indices = [tuple(int(i) for i in np.unravel_index(k, x.shape)) for k in flat]
+        numeric = numerical_gradient(f, x, grad_out, indices=indices)
+        result = compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch)
+        verdict.checks.append(result)
+        return result
+
+    @staticmethod
+    def compare_values(
+        verdict: Verdict, name: str, got: np.ndarray | None, expected: np.ndarray, tol: float = 1e-9
+    ) -> None:
+        """Compare two computed values (not gradients) entry by entry."""
+        if got is None:
+            return
+        verdict.checks.append(compare(name, got, np.asarray(expected, dtype=np.float64), tol=tol))
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    if exercise.name in REGISTRY:
+        raise ValueError(f"exercise {exercise.name!r} is registered twice")
+    REGISTRY[exercise.name] = exercise
+    return exercise
+
+
+def get(name: str) -> Exercise:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no exercise named {name!r}; known: {sorted(REGISTRY)}") from None
+
+
+def _code_key(code) -> tuple[str, str, int]:
+    return (code.co_filename, code.co_name, code.co_firstlineno)
+
+
+def _reference_codes(exercise: Exercise) -> dict[tuple[str, str, int], str]:
+    codes = {}
+    for owner, attr in exercise.traps:
+        fn = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+        fn = getattr(fn, "__func__", fn)  # staticmethod / classmethod
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            codes[_code_key(code)] = f"{getattr(owner, '__name__', owner)}.{attr}"
+    return codes
+
+
+@contextlib.contextmanager
+def trapped(exercise: Exercise) -> Iterator[list[str]]:
+    """Watch for calls to the reference implementations named in ``exercise.traps``.
+
+    A profile hook notes every call whose code is the reference's (same file, name and first
+    line), so delegation is caught however the function was reached: ``super()``, a reference
+    captured before the check, or a reloaded module. Yields the list of such calls; removing
+    the hook counts as a call.
+    """
+    codes = _reference_codes(exercise)
+    calls: list[str] = []
+
+    def hook(frame, event, arg):
+        if event == "call":
+            name = codes.get(_code_key(frame.f_code))
+            if name is not None:
+                calls.append(name)
+
+    previous = sys.getprofile()
+    sys.setprofile(hook)
+    threading.setprofile(hook)
+    try:
+        yield calls
+    finally:
+        if sys.getprofile() is not hook:
+            calls.append("the profiler that watches for delegation (it was removed)")
+        sys.setprofile(previous)
+        threading.setprofile(None)
+
+
+def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, bytes], list[str]]:
+    """Run the student's code on one case with traps set; return encoded outputs and problems."""
+    problems: list[str] = []
+    outputs: dict[str, Any] = {}
+    with trapped(exercise) as calls:
+        try:
+            outputs = exercise.run(student, case)
+        except NotImplementedError:
+            problems.append(NOT_IMPLEMENTED)
+        except Exception as exc:  # noqa: BLE001 - the student's error is reported, not raised
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+            problems.append(f"raised {type(exc).__name__}: {exc}{where}")
+    if calls:
+        problems.append(f"called the reference implementation ({', '.join(sorted(set(calls)))}): no credit")
+    return encode_outputs(outputs), problems
+
+
+def judge_case(exercise: Exercise, case: Case, encoded: dict[str, bytes], problems: list[str]) -> Verdict:
+    """Judge encoded outputs; problems found while running the student's code fail the case."""
+    if problems:
+        verdict = exercise.verdict(case)
+        verdict.problems.extend(problems)
+        return verdict
+    return exercise.judge(case, decode_outputs(encoded))
+
+
+def _seed(name: str, hidden: bool) -> int:
+    # A stable per-exercise seed (Python's hash() is salted per process).
+    return int.from_bytes(name.encode(), "little") % (2**31) + (7919 if hidden else 0)
+
+
+def check(
+    name: str, student: Any, *, hidden: bool = False, seed: int | None = None, quiet: bool = False
+) -> list[Verdict]:
+    """Check a student's implementation of exercise ``name`` and explain any failure.
+
+    Prints one line when everything passes; raises :class:`~course.gradcheck.GradCheckError`
+    (an ``AssertionError``) with a message naming the wrong gradient, its relative error and
+    the worst entry when anything fails. With ``hidden=True`` the cases are larger and more
+    varied (in the autograder they are also drawn from a secret seed) and expected values are
+    not shown.
+    """
+    exercise = get(name)
+    rng = np.random.default_rng(_seed(name, hidden) if seed is None else seed)
+    verdicts = []
+    for case in exercise.cases(rng, hidden):
+        encoded, problems = run_case(exercise, student, case)
+        verdicts.append(judge_case(exercise, case, encoded, problems))
+    failed = [v for v in verdicts if not v.passed]
+    if failed and all(v.problems == [NOT_IMPLEMENTED] and not v.checks for v in failed):
+        raise NotImplementedError(f"{exercise.title} is not implemented yet: {NOT_IMPLEMENTED}")
+    if failed:
+        raise GradCheckError("\n".join(v.message(reveal=not hidden) for v in failed))
+    if not quiet:
+        kind = "hidden " if hidden else ""
+        print(f"✓ {exercise.title}: all {len(verdicts)} {kind}case(s) passed")
+    return verdicts

@@ -1,0 +1,1 @@
+"""Exercises of the gradients assignment (being written)."""

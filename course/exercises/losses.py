@@ -1,0 +1,1 @@
+"""Exercises of the losses assignment (being written)."""

@@ -1,0 +1,1 @@
+"""Exercises of the neurons assignment (being written)."""

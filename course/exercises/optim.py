@@ -1,0 +1,1 @@
+"""Exercises of the optim assignment (being written)."""

@@ -1,0 +1,61 @@
+"""Shared fixtures for the test suite.
+
+Hypothesis runs under the "ci" profile unless ``HYPOTHESIS_PROFILE`` names another one
+("dev" explores more examples). No example database is written, so a test run leaves no
+files behind in the working tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", deadline=None, max_examples=15, database=None, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=200, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+#: Analytic and centred-difference gradients must agree to this relative error (float64).
+GRAD_TOL = 1e-7
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator, so that every test draws the same numbers on every run."""
+    return np.random.default_rng(20240517)
+
+
+def _assert_gradients_match(
+    analytic: np.ndarray, numeric: np.ndarray, what: str = "gradient", tol: float = GRAD_TOL
+) -> None:
+    """Check that |a − n| / max(|a| + |n|, 1e-8) < tol everywhere, naming the worst entry.
+
+    Computed here rather than with ``course.gradcheck.relative_error`` so that the tests of
+    the layers do not rely on the code they would use to judge it.
+    """
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
+    assert analytic.shape == numeric.shape, (
+        f"{what}: analytic gradient has shape {analytic.shape}, expected {numeric.shape}"
+    )
+    if analytic.size == 0:
+        return
+    err = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-8)
+    err = np.where(np.isfinite(err), err, np.inf)
+    worst = np.unravel_index(int(np.argmax(err)), err.shape)
+    assert err[worst] < tol, (
+        f"{what}: relative error {err[worst]:.2e} at index {tuple(int(i) for i in worst)}: "
+        f"got derivative {analytic[worst]!r}, expected {numeric[worst]!r} from centred differences"
+    )
+
+
+@pytest.fixture(scope="session")
+def assert_gradients_match() -> Callable[..., None]:
+    """``assert_gradients_match(analytic, numeric, what)``: relative error below 1e-7.
+
+    Session-scoped so that Hypothesis tests may use it too.
+    """
+    return _assert_gradients_match
