@@ -105,9 +105,7 @@ def measure(steps: dict[str, Step], repeats: int, sample_seconds: float) -> dict
                 step()
             times[name].append((time.perf_counter() - t0) / n)
             faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
-    return {
-        name: Samples(np.array(ts), faults[name] / (repeats * inner[name])) for name, ts in times.items()
-    }
+    return {name: Samples(np.array(ts), faults[name] / (repeats * inner[name])) for name, ts in times.items()}
 
 
 def keep_freed_memory() -> str:
@@ -149,9 +147,7 @@ def fmt_spread(s: Samples) -> str:
 # ----------------------------------------------------------------------------------------
 
 
-def check_same_step(
-    label: str, before: list[np.ndarray], ours: list[np.ndarray], reference: list[np.ndarray]
-) -> None:
+def check_same_step(label: str, before: list[np.ndarray], ours: list[np.ndarray], reference: list[np.ndarray]) -> None:
     """Stop the run unless ``ours`` and ``reference`` (updated weights, in the same order)
     agree, both as weights (np.allclose) and as updates w_after - w_before (relative error
     of the whole update below 1e-9: np.allclose alone would pass tiny, wrong updates)."""
@@ -203,9 +199,7 @@ def nn20_lecture(x, y, w1, w2, lr) -> Step:
     return step
 
 
-def nn20_plain(
-    x, y, w1, b1, w2, b2, lr, *, stable_sigmoid=False, input_grad=False, accumulate=None
-) -> Step:
+def nn20_plain(x, y, w1, b1, w2, b2, lr, *, stable_sigmoid=False, input_grad=False, accumulate=None) -> Step:
     """The lecture's step with biases and course's MSE: the same model as course's.
 
     The keywords move it, one at a time, to course's exact arithmetic:
@@ -287,12 +281,22 @@ def nn20_variants(seed: int = 0) -> dict[str, tuple[Step, list[np.ndarray]]]:
 
     lw1, lw2 = w1.copy(), w2.copy()
     return {
-        "course": nn20_course(x, y, w1, w2, lr),
+        "lecture verbatim": (nn20_lecture(x, y, lw1, lw2, lr), [lw1, lw2]),
         "plain": plain(),
         "+ stable sigmoid": plain(stable_sigmoid=True),
         "+ dL/dx of the first layer": plain(stable_sigmoid=True, input_grad=True),
         "+ zero_grad and grad +=": plain(stable_sigmoid=True, input_grad=True, accumulate=True),
-        "lecture verbatim": (nn20_lecture(x, y, lw1, lw2, lr), [lw1, lw2]),
+        "course": nn20_course(x, y, w1, w2, lr),
+    }
+
+
+def nn20_tiny() -> dict[str, Step]:
+    """The plain and course steps on a 1-1-1 network with N=1: almost pure Python cost."""
+    rng = np.random.default_rng(0)
+    x, y, w1, w2 = (rng.standard_normal((1, 1)) for _ in range(4))
+    return {
+        "plain": nn20_plain(x, y, w1.copy(), np.zeros(1), w2.copy(), np.zeros(1), NN20["lr"]),
+        "course": nn20_course(x, y, w1, w2, NN20["lr"])[0],
     }
 
 
@@ -400,6 +404,10 @@ def check_mlp() -> None:
 # ----------------------------------------------------------------------------------------
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def machine() -> list[str]:
     cpu = "unknown CPU"
     try:
@@ -433,7 +441,7 @@ def machine() -> list[str]:
         env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
         lines.append(f"threads    BLAS default (threadpoolctl not installed; env {env or 'unset'})")
     if hasattr(os, "getloadavg"):
-        lines.append("load       %.2f %.2f %.2f (1, 5, 15 min) at start" % os.getloadavg())
+        lines.append(f"load       {load()} (1, 5, 15 min) at start; the other processes' work slows this one")
     return lines
 
 
@@ -441,91 +449,121 @@ def verdict(ok: bool) -> str:
     return "OK" if ok else "MISSED"
 
 
+def row(name: str, plain: str, course_: str, ratio: str, target: str, ok: bool) -> str:
+    return f"{name:<40} {plain:>15} {course_:>15} {ratio:>9}   {target:<9} {verdict(ok)}"
+
+
+def timed(s: Samples) -> str:
+    return f"{fmt_time(s.median)} {fmt_spread(s)}"
+
+
+def line(label: str, s: Samples, extra: str = "") -> str:
+    """One row of a breakdown: median, spread, best sample, page faults per step."""
+    return (
+        f"   {label:<30} {fmt_time(s.median):>9} {fmt_spread(s):>6}  best {fmt_time(s.values.min()):>9}"
+        f"  {s.faults:>4.0f} faults{extra}"
+    )
+
+
 def run(quick: bool, glibc_defaults: bool) -> None:
-    repeats1, repeats2 = (5, 3) if quick else (31, 15)
-    sample = 0.02 if quick else 0.06
+    repeats1, repeats2 = (5, 3) if quick else (41, 15)
+    sample = 0.01 if quick else 0.025
     allocator = "glibc defaults (--glibc-defaults)" if glibc_defaults else keep_freed_memory()
 
     print("machine")
-    for line in machine():
-        print("  " + line)
-    print(f"  malloc     {allocator}")
-    print()
+    for text in machine():
+        print("  " + text)
+    print(f"  malloc     {allocator}\n")
 
     check_nn20()
     check_mlp()
-    print("checked: one step of each plain-numpy variant gives course's updated weights\n")
+    print("checked: one step of each plain-numpy variant gives the same updated weights as course's\n")
 
     nn20 = {name: step for name, (step, _) in nn20_variants().items()}
+    nn20 |= {f"{name}, 1-1-1 network": step for name, step in nn20_tiny().items()}
     t1 = measure(nn20, repeats1, sample)
 
-    mlp = {name: step for name, (step, _) in mlp_variants().items()}
     refs = matmul_references()
+    mlp = {name: step for name, (step, _) in mlp_variants().items()}
     t2 = measure(mlp | {name: step for name, (step, _) in refs.items()}, repeats2, 2 * sample)
+    flops = {name: mlp_flops() for name in mlp} | {name: f for name, (_, f) in refs.items()}
+    gflops = {name: Samples(flops[name] / t.values / 1e9) for name, t in t2.items()}
 
+    # -- the table ------------------------------------------------------------------------
     overhead = paired_ratio(t1["course"], t1["plain"])
-    ref_name = next(iter(refs))
-    flops = mlp_flops()
-    gflops = {name: Samples(flops / t2[name].values / 1e9) for name in ("course", "plain", "matmuls only")}
-    for name, (_, f) in refs.items():
-        gflops[name] = Samples(f / t2[name].values / 1e9)
-    fraction = paired_ratio(gflops["course"], gflops[ref_name])
-
+    ref = next(iter(refs))
+    fraction = paired_ratio(gflops["course"], gflops[ref])
     n, d_in, h, d_out = NN20["N"], NN20["D_in"], NN20["H"], NN20["D_out"]
-    row1 = f"nn-in-20-lines step ({n}x{d_in}x{h}x{d_out})"
+    name1 = f"nn-in-20-lines step ({n}x{d_in}x{h}x{d_out})"
     n, d_in, h, d_out = MLP["N"], MLP["D_in"], MLP["H"], MLP["D_out"]
-    row2 = f"MLP step {n}x{d_in}-{h}-{d_out} (GFLOP/s)"
-    w = 44
-    print(f"{'benchmark':<{w}} {'plain numpy':>16} {'course':>16} {'ratio':>9}   target")
+    name2 = f"MLP step {n}x{d_in}-{h}-{d_out} (GFLOP/s)"
+    print(f"{'benchmark':<40} {'plain numpy':>15} {'course':>15} {'ratio':>9}   target")
     print(
-        f"{row1:<{w}} {fmt_time(t1['plain'].median) + ' ' + fmt_spread(t1['plain']):>16} "
-        f"{fmt_time(t1['course'].median) + ' ' + fmt_spread(t1['course']):>16} "
-        f"{100 * (overhead.median - 1):>+7.1f} %   <= +{100 * OVERHEAD_TARGET:.0f} %   "
-        f"{verdict(overhead.median - 1 <= OVERHEAD_TARGET)}"
-    )
-    g_ref, g_course = gflops[ref_name], gflops["course"]
-    print(
-        f"{row2:<{w}} {f'{g_ref.median:.1f} ' + fmt_spread(g_ref):>16} "
-        f"{f'{g_course.median:.1f} ' + fmt_spread(g_course):>16} "
-        f"{100 * fraction.median:>7.1f} %   >= {100 * THROUGHPUT_TARGET:.0f} %    "
-        f"{verdict(fraction.median >= THROUGHPUT_TARGET)}"
+        row(
+            name1,
+            timed(t1["plain"]),
+            timed(t1["course"]),
+            f"{100 * (overhead.median - 1):+.1f} %",
+            f"<= +{100 * OVERHEAD_TARGET:.0f} %",
+            overhead.median - 1 <= OVERHEAD_TARGET,
+        )
     )
     print(
-        f"  (plain numpy for the MLP row = numpy's {ref_name.removeprefix('matmul ')} matmul; "
-        f"ratio = course / that)"
+        row(
+            name2,
+            f"{gflops[ref].median:.1f} {fmt_spread(gflops[ref])}",
+            f"{gflops['course'].median:.1f} {fmt_spread(gflops['course'])}",
+            f"{100 * fraction.median:.1f} %",
+            f">= {100 * THROUGHPUT_TARGET:.0f} %",
+            fraction.median >= THROUGHPUT_TARGET,
+        )
+    )
+    print(
+        f"  ratio, row 1: course / plain - 1 (spread ±{100 * overhead.spread:.0f} %); row 2: course's "
+        f"GFLOP/s / numpy's {ref.removeprefix('matmul ')} matmul's (spread ±{100 * fraction.spread:.0f} %)"
     )
 
+    # -- where the difference goes ----------------------------------------------------------
     print("\n1. nn-in-20-lines: from the plain step to course's, one change at a time")
-    base = t1["plain"].median
-    for name in ("lecture verbatim", "plain", "+ stable sigmoid", "+ dL/dx of the first layer",
-                 "+ zero_grad and grad +=", "course"):
-        s = t1[name]
-        note = {
-            "lecture verbatim": "   (the slide: no biases, sum of squares; not the same model)",
-            "plain": "   (the slide + biases + course's MSE: the baseline above)",
-            "+ zero_grad and grad +=": "   (= course's arithmetic without its Python layers)",
-        }.get(name, "")
-        print(f"   {name:<30} {fmt_time(s.median):>9} {fmt_spread(s):>7} "
-              f"{100 * (s.median / base - 1):>+7.1f} % {s.faults:>5.0f} faults{note}")
+    notes = {
+        "lecture verbatim": "  the slide itself (no biases, sum of squares: not course's model)",
+        "plain": "  the slide + biases + course's MSE (row 1)",
+        "+ zero_grad and grad +=": "  = course's arithmetic, no Python layers",
+    }
+    for name in nn20:
+        if name.endswith("1-1-1 network"):
+            continue
+        change = paired_ratio(t1[name], t1["plain"]).median - 1
+        print(line(name, t1[name], f" {100 * change:+6.1f} %{notes.get(name, '')}"))
     same_math = paired_ratio(t1["course"], t1["+ zero_grad and grad +="])
-    print(f"   course's own cost (Python layers, checks) on top of identical arithmetic: "
-          f"{100 * (same_math.median - 1):+.1f} % (spread ±{100 * same_math.spread:.0f} %)")
+    fixed = t1["course, 1-1-1 network"].median - t1["plain, 1-1-1 network"].median
+    print(
+        f"   course on top of identical arithmetic: {100 * (same_math.median - 1):+.1f} % "
+        f"(±{100 * same_math.spread:.0f} %); its fixed Python cost per step, from a 1-1-1 network: "
+        f"{fmt_time(fixed)} ({fmt_time(t1['course, 1-1-1 network'].median)} vs "
+        f"{fmt_time(t1['plain, 1-1-1 network'].median)})"
+    )
 
-    print(f"\n2. MLP step: {flops / 1e9:.3f} GFLOP counted (3 matmuls per Linear, 2·N·in·out each)")
-    for name in ("course", "plain", "matmuls only", *refs):
-        label = {
-            "course": "course step",
-            "plain": "plain numpy, same arithmetic",
-            "matmuls only": "the step's 6 matmuls alone",
-        }.get(name, "numpy " + name)
-        s = t2[name]
-        print(f"   {label:<36} {fmt_time(s.median):>9} {fmt_spread(s):>7} "
-              f"{gflops[name].median:>7.1f} GFLOP/s {s.faults:>5.0f} faults")
-    useful = flops - 2.0 * MLP["N"] * MLP["D_in"] * MLP["H"]
-    print(f"   of the counted FLOPs, {100 * useful / flops:.0f} % are needed for the weight "
-          "update; the rest is dL/dX of the input, which course's first Linear returns")
-    print(f"\n{repeats1}/{repeats2} samples per variant; ± = half the interquartile range, "
-          "as % of the median; faults = page faults per step")
+    print(f"\n2. MLP step: {mlp_flops() / 1e9:.3f} GFLOP counted (3 matmuls per Linear, 2·N·in·out each)")
+    labels = {
+        "course": "course step",
+        "plain": "plain numpy, same arithmetic",
+        "matmuls only": "the step's 6 matmuls alone",
+    }
+    for name in t2:
+        print(line(labels.get(name, name), t2[name], f"  {gflops[name].median:6.1f} GFLOP/s"))
+    first_dx = 2.0 * MLP["N"] * MLP["D_in"] * MLP["H"]
+    print(
+        f"   {100 * (1 - first_dx / mlp_flops()):.0f} % of the counted FLOPs are needed for the update; "
+        "the rest is dL/dX of the input, which course's first Linear returns"
+    )
+    if hasattr(os, "getloadavg"):
+        print(f"\nload at the end: {load()} (1, 5, 15 min)")
+    print(
+        f"{repeats1} (1.) and {repeats2} (2.) interleaved samples per variant; ± = half the "
+        "interquartile range, as % of the median; ratios are medians of paired samples; "
+        "faults = page faults per step"
+    )
 
 
 def profile(steps: int = 2000) -> None:

@@ -205,9 +205,7 @@ def booth_grad(w: ArrayLike) -> Array:
     return np.stack([2.0 * r1 + 4.0 * r2, 4.0 * r1 + 2.0 * r2], axis=-1)
 
 
-def gradient_descent(
-    grad: Callable[[Array], ArrayLike], w0: ArrayLike, lr: float, steps: int
-) -> Array:
+def gradient_descent(grad: Callable[[Array], ArrayLike], w0: ArrayLike, lr: float, steps: int) -> Array:
     """The path of plain gradient descent, w ← w − lr · grad(w).
 
     On Booth's function the learning rate decides everything (the Hessian's eigenvalues are
@@ -331,9 +329,7 @@ def train_test_split(
     n = len(X)
     n_test = max(1, round(test_fraction * n))
     if n_test >= n:
-        raise ValueError(
-            f"test_fraction={test_fraction} of {n} examples leaves nothing to train on"
-        )
+        raise ValueError(f"test_fraction={test_fraction} of {n} examples leaves nothing to train on")
     order = _rng(rng).permutation(n)
     train, test = order[n_test:], order[:n_test]
     return X[train], X[test], y[train], y[test]

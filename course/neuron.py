@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .activations import binary_step, sigmoid
 
-__all__ = ["LogisticRegression", "Neuron", "Perceptron"]
+__all__ = ["LogisticRegression", "Neuron", "Perceptron", "layer_forward", "three_layer_forward"]
 
 Array = NDArray[np.float64]
 
@@ -110,3 +110,63 @@ class LogisticRegression(Neuron):
             self.weights -= lr * (X.T @ err)
             self.bias -= lr * float(err.sum())
         return losses
+
+
+# ----------------------------------------------------------------------------------------
+# Many neurons at once: a layer is one matrix product
+# ----------------------------------------------------------------------------------------
+
+
+def layer_forward(
+    X: ArrayLike, W: ArrayLike, b: ArrayLike, activation: Callable[[Array], Array] = sigmoid
+) -> Array:
+    """M neurons applied to N examples at once: g(X @ W + b).
+
+    Column m of W (D, M) and entry m of b (M,) are the weights and bias of neuron m, so
+    entry (n, m) of the result is neuron m's firing rate on example n.
+
+    Parameters
+    ----------
+    X : array (N, D)
+    W : array (D, M)
+    b : array (M,)
+    activation : elementwise function, the sigmoid by default
+
+    Returns
+    -------
+    ndarray (N, M)
+    """
+    X, W, b = (np.asarray(a, dtype=np.float64) for a in (X, W, b))
+    if X.ndim != 2 or W.ndim != 2 or X.shape[1] != W.shape[0] or b.shape != W.shape[1:]:
+        raise ValueError(
+            f"layer_forward: expected X (N, D), W (D, M) and b (M,), got {X.shape}, {W.shape} and {b.shape}"
+        )
+    return activation(X @ W + b)
+
+
+def three_layer_forward(
+    X: ArrayLike, W1: ArrayLike, b1: ArrayLike, W2: ArrayLike, b2: ArrayLike, W3: ArrayLike, b3: ArrayLike
+) -> Array:
+    """The lecture's 3-layer network with sigmoid hidden layers and a linear output, batch first.
+
+    h1 = σ(X W1 + b1), h2 = σ(h1 W2 + b2), out = h2 W3 + b3; the lecture's sizes are
+    3 -> 4 -> 4 -> 1, i.e. W1 (3, 4), W2 (4, 4), W3 (4, 1).
+
+    Parameters
+    ----------
+    X : array (N, D)
+    W1, b1 : arrays (D, H1), (H1,)
+    W2, b2 : arrays (H1, H2), (H2,)
+    W3, b3 : arrays (H2, C), (C,)
+
+    Returns
+    -------
+    ndarray (N, C): the output scores (no activation on the last layer)
+    """
+    h1 = layer_forward(X, W1, b1, sigmoid)
+    h2 = layer_forward(h1, W2, b2, sigmoid)
+    return layer_forward(h2, W3, b3, _identity)
+
+
+def _identity(z: Array) -> Array:
+    return z

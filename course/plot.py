@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.text import Text
 from numpy.typing import ArrayLike, NDArray
 
 from .activations import ACTIVATIONS
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+Point = tuple[float, float]
 
 #: One colour per class (matplotlib's "tab10"), shared by regions and points.
 CLASS_COLORS = plt.get_cmap("tab10").colors
@@ -169,9 +171,7 @@ def decision_boundary(
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y).reshape(-1).astype(np.int64)
     if X.ndim != 2 or X.shape[1] != 2 or len(X) != len(y) or len(X) == 0:
-        raise ValueError(
-            f"decision_boundary draws 2-D data: X must be (N, 2) and y (N,), got {X.shape} and {y.shape}"
-        )
+        raise ValueError(f"decision_boundary draws 2-D data: X must be (N, 2) and y (N,), got {X.shape} and {y.shape}")
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2, got {resolution}")
     ax = _axes(ax)
@@ -189,11 +189,19 @@ def decision_boundary(
     n_classes = int(max(y.max(), pred.max())) + 1
     colors = [CLASS_COLORS[k % len(CLASS_COLORS)] for k in range(n_classes)]
     cmap = ListedColormap(colors)
-    ax.contourf(
-        xx, yy, pred.reshape(xx.shape), levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25
+    ax.contourf(xx, yy, pred.reshape(xx.shape), levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25)
+    ax.scatter(
+        X[:, 0],
+        X[:, 1],
+        c=y,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=n_classes - 0.5,
+        s=22,
+        edgecolors="k",
+        linewidths=0.5,
+        zorder=3,
     )
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, s=22,
-               edgecolors="k", linewidths=0.5, zorder=3)
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     ax.set_xlabel("$x_1$")
@@ -248,7 +256,7 @@ def contour_path(
     if Z.shape != xx.shape:
         raise ValueError(f"f should map points (..., 2) to values (...); a (200, 200, 2) grid gave {Z.shape}")
     chosen = _contour_levels(Z, int(levels)) if np.ndim(levels) == 0 else np.asarray(levels)
-    ax.contour(xx, yy, Z, levels=chosen, cmap="viridis", linewidths=0.8, alpha=0.8)
+    ax.contour(xx, yy, Z, levels=chosen, cmap="viridis", linewidths=0.7, alpha=0.6)
     # Clip to a box a few windows wide: far enough that a clipped segment leaves the view at
     # the right angle, near enough that huge values do not break the renderer.
     width, height = xlim[1] - xlim[0], ylim[1] - ylim[0]
@@ -273,7 +281,7 @@ def contour_path(
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     if paths or minimum is not None:
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="best", fontsize="small", framealpha=0.9)
     return ax
 
 
@@ -288,7 +296,7 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}"
 
 
-def _graph_layout(root: Value) -> tuple[list[Value], dict[int, tuple[float, float]], dict[int, float]]:
+def _graph_layout(root: Value) -> tuple[list[Value], dict[int, Point], dict[int, Point]]:
     """Columns and rows for every value node and every op node.
 
     Returns the value nodes (inputs first), their positions and, for each value made by an
@@ -341,11 +349,9 @@ def _graph_layout(root: Value) -> tuple[list[Value], dict[int, tuple[float, floa
     for v in order:
         if not v._prev:
             continue
-        anchored = [row[id(c)] for c in v._prev if id(c) not in beside]
-        row[id(v)] = float(np.mean(anchored))
+        lowest = min(row[id(c)] for c in v._prev if id(c) not in beside)
         for k, c in enumerate(c for c in v._prev if id(c) in beside):
-            row[id(c)] = min(anchored) - 1.0 - k
-        # a constant pulls its op (and the result) half-way down towards it
+            row[id(c)] = lowest - 1.0 - k  # constants go just below the other inputs
         row[id(v)] = float(np.mean([row[id(c)] for c in v._prev]))
 
     # Resolve overlaps column by column (op nodes live in odd columns, values in even ones).
@@ -361,8 +367,7 @@ def _graph_layout(root: Value) -> tuple[list[Value], dict[int, tuple[float, floa
     return order, value_pos, op_pos
 
 
-
-def _arc(start: tuple[float, float], end: tuple[float, float], rad: float, n: int) -> list[tuple[float, float]]:
+def _arc(start: Point, end: Point, rad: float, n: int) -> list[Point]:
     """Points on matplotlib's "arc3" connection (a quadratic Bézier), equal axis scales assumed."""
     (x0, y0), (x2, y2) = start, end
     cx, cy = (x0 + x2) / 2 + rad * (y2 - y0), (y0 + y2) / 2 - rad * (x2 - x0)
@@ -372,7 +377,7 @@ def _arc(start: tuple[float, float], end: tuple[float, float], rad: float, n: in
     return list(zip(xs.tolist(), ys.tolist(), strict=True))
 
 
-def _bend(start, end, obstacles) -> float:
+def _bend(start: Point, end: Point, obstacles: list[tuple[float, float, float, float]]) -> float:
     """The smallest arc3 ``rad`` whose arrow from start to end passes no other node."""
     others = [o for o in obstacles if (o[0], o[1]) not in (tuple(start), tuple(end))]
     for rad in (0.0, 0.2, -0.2, 0.3, -0.3, 0.4, -0.4, 0.55, -0.55):
@@ -408,41 +413,64 @@ def draw_graph(root: Value, ax: Axes | None = None, show_grad: bool = True) -> A
         n_rows = 1 + max(-y for _, y in value_pos.values()) - min(-y for _, y in value_pos.values())
         ax = _axes(None, figsize=(1.2 + 0.95 * n_cols, 0.8 + 0.95 * n_rows))
 
-    text_of: dict[int, object] = {}
+    text_of: dict[int, Text] = {}
     for v in order:
         lines = ([v.label] if v.label else []) + [_fmt(v.data)]
         if show_grad:
             lines.append(f"grad {_fmt(v.grad)}")
         is_output = v is root
         text_of[id(v)] = ax.text(
-            *value_pos[id(v)], "\n".join(lines), ha="center", va="center", fontsize=9,
-            linespacing=1.3, gid="value", zorder=2,
+            *value_pos[id(v)],
+            "\n".join(lines),
+            ha="center",
+            va="center",
+            fontsize=9,
+            linespacing=1.3,
+            gid="value",
+            zorder=2,
             fontweight="bold" if is_output else "normal",
-            bbox=dict(boxstyle="round,pad=0.45", fc="#fff6d5" if is_output else "#e8f0fb",
-                      ec="0.25", lw=1.0),
+            bbox=dict(boxstyle="round,pad=0.45", fc="#fff6d5" if is_output else "#e8f0fb", ec="0.25", lw=1.0),
         )
-    op_text: dict[int, object] = {}
+    op_text: dict[int, Text] = {}
     for v in order:
         if v._prev:
             op_text[id(v)] = ax.text(
-                *op_pos[id(v)], v._op or "?", ha="center", va="center", fontsize=10, gid="op",
-                zorder=2, bbox=dict(boxstyle="circle,pad=0.3", fc="white", ec="0.25", lw=1.0),
+                *op_pos[id(v)],
+                v._op or "?",
+                ha="center",
+                va="center",
+                fontsize=10,
+                gid="op",
+                zorder=2,
+                bbox=dict(boxstyle="circle,pad=0.3", fc="white", ec="0.25", lw=1.0),
             )
 
     # Approximate half-sizes of the boxes and circles in data units, for routing only.
     obstacles = [(*p, 0.45, 0.35) for p in value_pos.values()] + [(*p, 0.2, 0.2) for p in op_pos.values()]
     extent = list(value_pos.values())
 
-    def arrow(src, dst, start, end, rad: float | None = None) -> None:
+    def arrow(src: Text, dst: Text, start: Point, end: Point, rad: float | None = None) -> None:
         if rad is None:  # straight if nothing is in the way, else bent around it
             rad = _bend(start, end, obstacles)
         extent.extend(_arc(start, end, rad, 5))
         # Drawn after the boxes (higher zorder) so their outlines are in place to clip against.
-        ax.add_patch(FancyArrowPatch(
-            start, end, patchA=src.get_bbox_patch(), patchB=dst.get_bbox_patch(),
-            arrowstyle="-|>", mutation_scale=11, lw=1.0, color="0.2", shrinkA=1, shrinkB=1,
-            connectionstyle=f"arc3,rad={rad}", gid="edge", zorder=3,
-        ))
+        ax.add_patch(
+            FancyArrowPatch(
+                start,
+                end,
+                patchA=src.get_bbox_patch(),
+                patchB=dst.get_bbox_patch(),
+                arrowstyle="-|>",
+                mutation_scale=11,
+                lw=1.0,
+                color="0.2",
+                shrinkA=1,
+                shrinkB=1,
+                connectionstyle=f"arc3,rad={rad}",
+                gid="edge",
+                zorder=3,
+            )
+        )
 
     for v in order:
         if not v._prev:
@@ -484,16 +512,16 @@ def _pick_check(report_or_check: GradCheckReport | TensorCheck) -> TensorCheck:
     raise TypeError(f"expected a GradCheckReport or TensorCheck, got {type(report_or_check).__name__}")
 
 
-def gradient_check(
-    report_or_check: GradCheckReport | TensorCheck, ax: Sequence[Axes] | None = None
-) -> Figure:
+def gradient_check(report_or_check: GradCheckReport | TensorCheck, ax: Sequence[Axes] | None = None) -> Figure:
     """Picture one gradient check: analytic against numerical, and where they differ.
 
     The tensor drawn is the TensorCheck given, or the first failing check of a report (its
     first check if all passed). Left: every entry as a point (numerical, analytic) with the
     line y = x where a correct gradient lies. Right: analytic − numerical per entry, as an
-    image for a matrix and as stems for a vector. The worst entry is ringed in red on both
-    (artists with ``gid="worst"``).
+    image for a matrix and as stems for a vector (tensors of higher rank are shown as
+    (first axis, the rest)). The worst entry is marked in red on both (artists with
+    ``gid="worst"``). An analytic entry that is inf or NaN cannot go on the scatter; it is
+    drawn at the limit of the difference panel.
 
     Parameters
     ----------
@@ -515,23 +543,32 @@ def gradient_check(
     # Work on a 1-D or 2-D view; higher ranks become (first axis, everything else).
     shape2 = numeric.shape if numeric.ndim <= 2 else (numeric.shape[0], -1)
     a2, n2 = np.atleast_1d(analytic.reshape(shape2)), np.atleast_1d(numeric.reshape(shape2))
-    worst = check.worst_index if len(check.worst_index) == numeric.ndim else None
-    if worst is not None and numeric.ndim > 2:
-        flat = np.ravel_multi_index(worst, numeric.shape)
-        worst = np.unravel_index(flat, n2.shape)
-    worst = tuple(int(i) for i in worst) if worst is not None and n2.size else None
-    if worst == () and n2.ndim == 1:
-        worst = (0,)
+    worst = None  # the worst entry's index in the 1-D or 2-D view
+    if n2.size and len(check.worst_index) == numeric.ndim:
+        flat = np.ravel_multi_index(check.worst_index, numeric.shape) if numeric.ndim else 0
+        worst = tuple(int(i) for i in np.unravel_index(flat, n2.shape))
 
-    checked = np.isfinite(n2)  # sampled checks leave the unchecked entries NaN
-    left.scatter(n2[checked], a2[checked], s=14, color="C0", alpha=0.8, label="entries")
-    both = np.concatenate([n2[checked], a2[checked][np.isfinite(a2[checked])]])
+    # Sampled checks leave unchecked entries NaN; an inf or NaN in the analytic gradient
+    # cannot be placed on the scatter and shows only on the difference panel.
+    shown = np.isfinite(n2) & np.isfinite(a2)
+    left.scatter(n2[shown], a2[shown], s=14, color="C0", alpha=0.8, label="entries")
+    both = np.concatenate([n2[shown], a2[shown]])
     lo, hi = (float(both.min()), float(both.max())) if both.size else (-1.0, 1.0)
     pad = 0.05 * (hi - lo) + 1e-12
-    left.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.4", lw=1, ls="--", label="analytic = numerical")
-    if worst is not None:
-        left.plot(n2[worst], a2[worst], "o", ms=12, mfc="none", mec="C3", mew=2, gid="worst",
-                  label=f"worst entry {check.worst_index}")
+    diagonal = [lo - pad, hi + pad]
+    left.plot(diagonal, diagonal, color="0.4", lw=1, ls="--", label="analytic = numerical")
+    if worst is not None and shown[worst]:
+        left.plot(
+            n2[worst],
+            a2[worst],
+            "o",
+            ms=12,
+            mfc="none",
+            mec="C3",
+            mew=2,
+            gid="worst",
+            label=f"worst entry {check.worst_index}",
+        )
     left.set_xlabel("numerical (centred differences)")
     left.set_ylabel("analytic (your backward)")
     left.set_title("analytic vs numerical")
@@ -539,14 +576,15 @@ def gradient_check(
     left.grid(True, alpha=0.3)
 
     diff = a2 - n2
-    vmax = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
-    vmax = vmax or 1.0
+    finite = np.abs(diff[np.isfinite(diff)])
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    # an infinite (or NaN) gradient against a finite numerical one: draw it at the limit
+    diff = np.where(np.isfinite(diff) | np.isnan(n2), diff, np.copysign(vmax, np.nan_to_num(diff)))
     if diff.ndim == 2:
         image = right.imshow(diff, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
         fig.colorbar(image, ax=right, shrink=0.8)
         if worst is not None:
-            right.add_patch(Rectangle((worst[1] - 0.5, worst[0] - 0.5), 1, 1, fill=False, ec="C3",
-                                      lw=2.5, gid="worst"))
+            right.add_patch(Rectangle((worst[1] - 0.5, worst[0] - 0.5), 1, 1, fill=False, ec="C3", lw=2.5, gid="worst"))
         right.set_xlabel("column")
         right.set_ylabel("row")
     else:
@@ -594,14 +632,31 @@ def digits(X: ArrayLike, y: ArrayLike, n: int = 16, ax: Axes | None = None) -> A
         r, c = divmod(i, ncols)
         top, left = r * tile_h + label_h, c * tile_w
         mosaic[top : top + 8, left : left + 8] = X[i]
-    ax = _axes(ax, figsize=(0.9 * ncols, 1.1 * nrows))
+    ax = _axes(ax, figsize=(0.9 * ncols, 0.2 + 1.25 * nrows))
     cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, vmin=0.0, vmax=max(float(np.nanmax(X[:n])), 1e-12), interpolation="nearest")
     for i in range(n):
         r, c = divmod(i, ncols)
-        ax.add_patch(Rectangle((c * tile_w - 0.5, r * tile_h + label_h - 0.5), 8, 8, fill=False,
-                               ec="0.75", lw=0.6))
-        ax.text(c * tile_w + 3.5, r * tile_h + label_h - 1.0, str(y[i]), ha="center", va="bottom",
-                fontsize=10, color="C3", fontweight="bold")
+        ax.add_patch(
+            Rectangle(
+                (c * tile_w - 0.5, r * tile_h + label_h - 0.5),
+                8,
+                8,
+                fill=False,
+                ec="0.75",
+                lw=0.6,
+                clip_on=False,
+            )
+        )
+        ax.text(
+            c * tile_w + 3.5,
+            r * tile_h + label_h - 1.0,
+            str(y[i]),
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            color="C3",
+            fontweight="bold",
+        )
     ax.set_axis_off()
     return ax

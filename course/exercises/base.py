@@ -346,8 +346,33 @@ def check(
     if failed and all(v.problems == [NOT_IMPLEMENTED] and not v.checks for v in failed):
         raise NotImplementedError(f"{exercise.title} is not implemented yet: {NOT_IMPLEMENTED}")
     if failed:
+        if not hidden:
+            _show_picture(failed)
         raise GradCheckError("\n".join(v.message(reveal=not hidden) for v in failed))
     if not quiet:
         kind = "hidden " if hidden else ""
         print(f"✓ {exercise.title}: all {len(verdicts)} {kind}case(s) passed")
     return verdicts
+
+
+def _show_picture(failed: list[Verdict]) -> None:
+    """In a notebook, draw the first wrong gradient: analytic against numerical, entry by entry.
+
+    Only for visible checks (the picture shows expected values) and only inside a kernel.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or "ipykernel" not in sys.modules:
+        return
+    wrong = [c for v in failed for c in v.checks if not c.passed and c.n_checked > 0 and c.analytic is not None]
+    if not wrong:
+        return
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .. import plot
+
+    fig = plot.gradient_check(wrong[0])
+    display(fig)
+    plt.close(fig)
+

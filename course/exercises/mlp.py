@@ -1,1 +1,244 @@
-"""Exercises of the mlp assignment (being written)."""
+"""Exercises of the mlp assignment: the staged ``TwoLayerNet.loss``, graded in three parts.
+
+The student writes one method, ``loss(X, y=None, reg=0.0)``, in three stages, and each stage
+is its own exercise so that partial work earns partial credit:
+
+* ``mlp.TwoLayerNet.scores``: the forward pass, ``loss(X)`` returns the scores (N, C);
+* ``mlp.TwoLayerNet.loss``: the loss value, mean softmax cross-entropy + reg (ΣW1² + ΣW2²);
+* ``mlp.TwoLayerNet.grads``: all four gradients, against centred differences of the
+  reference loss.
+
+A case carries X, y, the four parameters and reg. ``run`` copies the parameters into the
+student's network and returns only arrays; ``judge`` compares them with the reference
+:class:`course.network.TwoLayerNet`. Hidden pre-activations are kept at least ``KINK_GAP``
+away from ReLU's kink, so a centred difference never straddles it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import layers as L
+from .. import losses
+from ..gradcheck import compare, numerical_gradient
+from ..network import PARAMETER_NAMES, TwoLayerNet
+from .base import Case, Exercise, Verdict, register
+
+__all__ = ["KINK_GAP", "STEP", "TwoLayerNetExercise", "reference_loss", "valid"]
+
+#: The step of the centred differences. Larger than gradcheck's 1e-5: the loss of the large
+#: case sums many terms, and its round-off divided by 2h would otherwise rival the smallest
+#: gradient entries; the loss is smooth away from the kinks, so the O(h²) error stays tiny.
+STEP = 1e-4
+#: Every hidden pre-activation X W1 + b1 of a case is at least this far from 0. A step h in
+#: W1[d, j] moves column j of it by h · |X[n, d]| < 1e-3 (|X| < 10), so no entry crosses 0.
+KINK_GAP = 2e-3
+
+# Reference code a submission must not call, per stage (each stage also runs the ones before).
+_FORWARD_TRAPS = [
+    (TwoLayerNet, "loss"),
+    (TwoLayerNet, "forward"),
+    (TwoLayerNet, "predict"),
+    (L.Linear, "forward"),
+    (L.ReLU, "forward"),
+]
+_LOSS_TRAPS = [(losses.SoftmaxCrossEntropy, "forward"), (losses.L2, "value"), (losses.Regularizer, "__call__")]
+_BACKWARD_TRAPS = [
+    (L.Linear, "backward"),
+    (L.ReLU, "backward"),
+    (losses.SoftmaxCrossEntropy, "backward"),
+    (losses.L2, "grad"),
+    (losses.Regularizer, "backward"),
+]
+
+
+def reference_loss(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float) -> float:
+    """The loss of ``net`` computed from its forward pass alone (no gradients), for the
+    numerical check: the reference scores, the reference softmax cross-entropy and the L2
+    penalty on the weight matrices."""
+    data_loss = losses.SoftmaxCrossEntropy().forward(net.loss(X), y)
+    return data_loss + reg * float(np.sum(net.params["W1"] ** 2) + np.sum(net.params["W2"] ** 2))
+
+
+def _settings(rng: np.random.Generator, hidden: bool) -> list[dict[str, Any]]:
+    """Sizes (N, D, H, C) and reg per case. Visible: one small case. Hidden: random sizes,
+    a batch of one, and a large case whose W1 (512 x 256) a finite-difference "backward"
+    could not finish under the grader's CPU limit; its numerical check samples entries."""
+    if not hidden:
+        return [{"sizes": [5, 4, 6, 3], "reg": 0.05}]
+    n, d, h, c = (int(k) for k in rng.integers(2, 10, 4))
+    return [
+        {"sizes": [n, d, h, c], "reg": round(float(rng.uniform(0.01, 0.5)), 3)},
+        {"sizes": [1, d, h, c], "reg": 0.1, "label": "a batch of one example"},
+        {
+            "sizes": [256, 512, 256, 10],
+            "reg": 0.02,
+            "max_entries": 25,
+            "label": "a large network (N=256, D=512, H=256, C=10)",
+        },
+    ]
+
+
+def _draw(rng: np.random.Generator, n: int, d: int, h: int, c: int) -> dict[str, np.ndarray]:
+    """X, y and parameters scaled so that pre-activations and scores are O(1).
+
+    b1 is redrawn column by column until no hidden pre-activation lies within KINK_GAP of 0
+    (each column has only N entries, so a few redraws suffice even for a large batch).
+    """
+    X = rng.standard_normal((n, d))
+    W1 = rng.standard_normal((d, h)) / np.sqrt(d)
+    W2 = rng.standard_normal((h, c)) / np.sqrt(h)
+    b2 = 0.5 * rng.standard_normal(c)
+    y = rng.integers(0, c, n)
+    z = X @ W1
+    b1 = 0.5 * rng.standard_normal(h)
+    for _attempt in range(1000):
+        near = np.any(np.abs(z + b1) < KINK_GAP, axis=0)
+        if not near.any():
+            break
+        b1[near] = 0.5 * rng.standard_normal(int(near.sum()))
+    else:  # pragma: no cover - would take astronomically bad luck
+        raise RuntimeError("could not draw a case away from ReLU's kink")
+    return {"X": X, "y": y, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def valid(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether every hidden pre-activation of a case is at least KINK_GAP away from 0."""
+    z = arrays["X"] @ arrays["W1"] + arrays["b1"]
+    return bool(np.all(np.abs(z) >= KINK_GAP))
+
+
+class TwoLayerNetExercise(Exercise):
+    """One stage of ``TwoLayerNet.loss``: ``part`` is "scores", "loss" or "grads"."""
+
+    def __init__(self, name: str, title: str, part: str, traps: list[tuple[Any, str]]) -> None:
+        if part not in ("scores", "loss", "grads"):
+            raise ValueError(f"part must be 'scores', 'loss' or 'grads', got {part!r}")
+        super().__init__(name, title, traps)
+        self.part = part
+
+    def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
+        cases = []
+        for cfg in _settings(rng, hidden):
+            arrays = _draw(rng, *cfg["sizes"])
+            if not valid(arrays):  # pragma: no cover - _draw guarantees it
+                raise RuntimeError("a drawn case lies too close to ReLU's kink")
+            n, d, h, c = cfg["sizes"]
+            label = cfg.get("label") or f"N={n}, D={d}, H={h}, C={c}, reg={cfg['reg']}"
+            cases.append(Case(("a hidden case: " if hidden else "") + label, arrays, cfg))
+        return cases
+
+    @staticmethod
+    def _network(cls: Any, arrays: dict[str, np.ndarray]) -> Any:
+        (d, h), c = arrays["W1"].shape, arrays["W2"].shape[1]
+        net = cls(d, h, c, rng=0)
+        for k in PARAMETER_NAMES:
+            net.params[k] = arrays[k].copy()
+        return net
+
+    def run(self, student: Any, case: Case) -> dict[str, Any]:
+        a = case.arrays
+        net = self._network(student, a)
+        X = a["X"].copy()
+        if self.part == "scores":
+            return {"scores": net.loss(X), "X_after": X}
+        result = net.loss(X, a["y"].copy(), reg=case.config["reg"])
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"loss(X, y, reg) should return the pair (loss, grads), got {type(result).__name__}")
+        value, grads = result
+        outputs: dict[str, Any] = {"X_after": X}
+        if self.part == "loss":
+            outputs["loss"] = value
+            return outputs
+        if not isinstance(grads, dict):
+            keys = ", ".join(PARAMETER_NAMES)
+            raise TypeError(f"grads should be a dict with keys {keys}, got {type(grads).__name__}")
+        outputs.update({f"d{k}": grads[k] for k in PARAMETER_NAMES if k in grads})
+        return outputs
+
+    def judge(self, case: Case, outputs: dict) -> Verdict:
+        v = self.verdict(case)
+        a, cfg = case.arrays, case.config
+        X, y, reg = a["X"].copy(), a["y"], cfg["reg"]
+        ref = self._network(TwoLayerNet, a)
+        n, c = X.shape[0], a["W2"].shape[1]
+        if self.part == "scores":
+            scores = self.expect_array(v, outputs, "scores", (n, c), "the scores loss(X) returns")
+            self.compare_values(v, "scores", scores, ref.loss(X))
+        elif self.part == "loss":
+            value = self.expect_array(v, outputs, "loss", (), "the loss value loss(X, y, reg) returns")
+            self.compare_values(v, "loss value", value, ref.loss(X, y, reg=reg)[0])
+            if value is not None and v.checks and not v.checks[-1].passed:
+                v.checks[-1].hint = self._loss_hint(float(value), ref, X, y, reg) or v.checks[-1].hint
+        else:
+            self._judge_grads(v, outputs, ref, X, y, reg, cfg.get("max_entries"))
+        after = outputs.get("X_after")
+        if isinstance(after, np.ndarray) and after.shape == X.shape and not np.array_equal(after, X):
+            v.problems.append("X was modified in place; compute into new arrays instead")
+        return v
+
+    def _judge_grads(
+        self, v: Verdict, outputs: dict, ref: TwoLayerNet, X, y, reg: float, max_entries: int | None
+    ) -> None:
+        def f(_: np.ndarray) -> float:
+            return reference_loss(ref, X, y, reg)
+
+        # Entries of large tensors are sampled with fresh entropy: the cases cross to the
+        # student's process, so indices derived from them (or from a fixed seed) could be
+        # predicted and computed by finite differences alone.
+        sampler = np.random.default_rng()
+        for k in PARAMETER_NAMES:
+            p = ref.params[k]  # the live array: the numerical check perturbs it in place
+            grad = self.expect_array(v, outputs, f"d{k}", p.shape, f"grads['{k}']")
+            if grad is None:
+                continue
+            indices = None
+            if max_entries is not None and p.size > max_entries:
+                flat = np.sort(sampler.choice(p.size, size=max_entries, replace=False))
+                indices = [tuple(int(i) for i in np.unravel_index(j, p.shape)) for j in flat]
+            numeric = numerical_gradient(f, p, None, STEP, indices=indices)
+            check = compare(f"dL/d{k}", grad, numeric, indices=indices, batch=X.shape[0])
+            if not check.passed and k.startswith("W") and not check.hint:
+                check.hint = _reg_hint(grad, numeric, p, reg)
+            v.checks.append(check)
+
+    def _loss_hint(self, value: float, ref: TwoLayerNet, X, y, reg: float) -> str:
+        penalty = reg * float(np.sum(ref.params["W1"] ** 2) + np.sum(ref.params["W2"] ** 2))
+        biases = reg * float(np.sum(ref.params["b1"] ** 2) + np.sum(ref.params["b2"] ** 2))
+        data = ref.loss(X, y, reg=0.0)[0]
+        guesses = [
+            (data, "the regularisation term reg * (ΣW1² + ΣW2²) is missing"),
+            (data + 0.5 * penalty, "the penalty is reg * (ΣW1² + ΣW2²), without a factor 1/2"),
+            (data + penalty + biases, "only the weight matrices W1 and W2 are regularised, not the biases"),
+            (data * X.shape[0] + penalty, "the data loss should be the mean over the batch, not the sum"),
+        ]
+        for guess, hint in guesses:
+            if abs(value - guess) <= 1e-9 * max(abs(guess), 1.0):
+                return hint
+        return ""
+
+
+def _reg_hint(analytic: np.ndarray, numeric: np.ndarray, W: np.ndarray, reg: float) -> str:
+    """Recognise a wrong or missing regularisation gradient on the checked entries."""
+    checked = np.isfinite(numeric)
+    a, n, w = analytic[checked], numeric[checked], W[checked]
+    for factor, hint in [
+        (0.0, "the regularisation gradient 2 * reg * W is missing"),
+        (1.0, "the derivative of reg * ΣW² is 2 * reg * W, not reg * W"),
+    ]:
+        if np.allclose(a, n - (2.0 - factor) * reg * w, rtol=1e-5, atol=1e-10):
+            return hint
+    return ""
+
+
+register(TwoLayerNetExercise("mlp.TwoLayerNet.scores", "TwoLayerNet.loss (scores)", "scores", _FORWARD_TRAPS))
+register(
+    TwoLayerNetExercise("mlp.TwoLayerNet.loss", "TwoLayerNet.loss (loss value)", "loss", _FORWARD_TRAPS + _LOSS_TRAPS)
+)
+register(
+    TwoLayerNetExercise(
+        "mlp.TwoLayerNet.grads", "TwoLayerNet.loss (gradients)", "grads", _FORWARD_TRAPS + _LOSS_TRAPS + _BACKWARD_TRAPS
+    )
+)

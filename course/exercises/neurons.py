@@ -1,1 +1,240 @@
-"""Exercises of the neurons assignment (being written)."""
+"""Exercises of the neurons assignment: the derivatives of the activation functions, Maxout's
+backward, a layer of neurons as one matrix product and the lecture's 3-layer forward pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import activations as A
+from .. import layers as L
+from .. import neuron as N
+from ..gradcheck import TensorCheck
+from .base import Case, Verdict, register
+from .kinds import ElementwiseExercise, FunctionExercise, LayerExercise, away_from
+
+# ----------------------------------------------------------------------------------------
+# Derivatives of the activation functions
+# ----------------------------------------------------------------------------------------
+
+#: A derivative this far (absolutely) from the exact one was not computed from a formula:
+#: legitimate formulas agree to a few 1e-16, a vectorised centred difference is ~1e-11 off.
+EXACT_TOL = 1e-13
+
+
+class DerivativeExercise(ElementwiseExercise):
+    """An :class:`ElementwiseExercise` that samples large inputs in its numerical check and
+    also asks for the derivative to machine precision.
+
+    Settings dicts may carry ``max_entries``. Besides centred differences of the reference
+    forward ``f`` (the check the student reads), the trusted judge compares the answer with
+    the reference derivative entry by entry, absolutely within :data:`EXACT_TOL`: a formula
+    passes easily, while a derivative approximated by differences of ``f`` does not.
+    ``also_traps`` lists further reference code the student must not call (the layers).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        title: str,
+        f: Callable[..., np.ndarray],
+        reference_grad: Callable[..., np.ndarray],
+        settings: Callable[[np.random.Generator, bool], list[dict[str, Any]]],
+        *,
+        sampler: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray] | None = None,
+        also_traps: list[tuple[Any, str]] | None = None,
+    ) -> None:
+        kwargs = {} if sampler is None else {"sampler": sampler}
+        super().__init__(name, title, f, settings, reference_grad=reference_grad, **kwargs)
+        self.reference_grad = reference_grad
+        self.traps += also_traps or []
+
+    def judge(self, case: Case, outputs: dict) -> Verdict:
+        v = self.verdict(case)
+        x, kwargs = case.arrays["x"].copy(), case.config.get("kwargs", {})
+        grad = self.expect_array(v, outputs, "grad", x.shape, "the derivative")
+        sample = {"max_entries": case.config.get("max_entries"), "rng": np.random.default_rng(0)}
+        check = self.compare_gradient(v, "derivative", grad, lambda z: self.f(z, **kwargs), x, None, **sample)
+        if check is not None and check.passed:
+            v.checks.append(_exact(grad, self.reference_grad(x, **kwargs)))
+        return v
+
+
+def _exact(grad: np.ndarray, exact: np.ndarray) -> TensorCheck:
+    """Absolute agreement with the exact derivative (only judged once centred differences pass)."""
+    err = np.abs(grad - exact)
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape)) if err.size else ()
+    max_err = float(err[worst]) if err.size else 0.0
+    passed = max_err < EXACT_TOL
+    hint = "" if passed else (
+        f"your derivative is off by {max_err:.1e} at index {worst}, far more than round-off: it looks like "
+        "a numerical approximation (a difference quotient of f); write the derivative's formula instead"
+    )
+    # n_checked = 0 on failure makes the message show the hint alone (this is no relative error).
+    return TensorCheck(
+        "derivative (to machine precision)", exact.shape, max_err, worst,
+        float(grad[worst]) if err.size else 0.0, float(exact[worst]) if err.size else 0.0,
+        passed, int(err.size) if passed else 0, hint, analytic=grad, numeric=exact,
+    )
+
+
+def _derivative_settings(alphas: Callable[[np.random.Generator, bool], float] | None = None):
+    """Visible: one small matrix. Hidden: a random matrix, a vector, a 3-D tensor and a large
+    input (sampled in the numerical check). With ``alphas``, every case gets ``alpha``."""
+
+    def settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+        if not hidden:
+            configs = [{"shape": [4, 5]}]
+        else:
+            n, d = (int(k) for k in rng.integers(1, 9, 2))
+            configs = [
+                {"shape": [n, d]},
+                {"shape": [int(rng.integers(1, 12))], "label": "a vector"},
+                {"shape": [2, 3, int(rng.integers(2, 5))], "label": "a 3-D input"},
+                {"shape": [250, 240], "max_entries": 60, "label": "a large input (250 x 240)"},
+            ]
+        if alphas is not None:
+            for config in configs:
+                config["kwargs"] = {"alpha": alphas(rng, hidden)}
+        return configs
+
+    return settings
+
+
+def _alpha(visible: float, low: float, high: float) -> Callable[[np.random.Generator, bool], float]:
+    """The lecture's α in the visible case, a random α in [low, high) in hidden ones."""
+    return lambda rng, hidden: round(float(rng.uniform(low, high)), 3) if hidden else visible
+
+
+_kink = away_from(0.0)
+register(
+    DerivativeExercise(
+        "neurons.sigmoid_grad", "sigmoid_grad", A.sigmoid, A.sigmoid_grad, _derivative_settings(),
+        also_traps=[(L.Sigmoid, "backward")],
+    )
+)
+register(
+    DerivativeExercise(
+        "neurons.tanh_grad", "tanh_grad", A.tanh, A.tanh_grad, _derivative_settings(),
+        also_traps=[(L.Tanh, "backward")],
+    )
+)
+register(
+    DerivativeExercise(
+        "neurons.relu_grad", "relu_grad", A.relu, A.relu_grad, _derivative_settings(),
+        sampler=_kink, also_traps=[(L.ReLU, "backward")],
+    )
+)
+register(
+    DerivativeExercise(
+        "neurons.leaky_relu_grad", "leaky_relu_grad", A.leaky_relu, A.leaky_relu_grad,
+        _derivative_settings(_alpha(0.1, 0.01, 0.5)), sampler=_kink, also_traps=[(L.LeakyReLU, "backward")],
+    )
+)
+register(
+    DerivativeExercise(
+        "neurons.elu_grad", "elu_grad", A.elu, A.elu_grad, _derivative_settings(_alpha(1.0, 0.3, 2.0)),
+        sampler=_kink, also_traps=[(L.ELU, "backward")],
+    )
+)
+
+# ----------------------------------------------------------------------------------------
+# Maxout: the gradient flows through the winning piece only
+# ----------------------------------------------------------------------------------------
+
+#: The top two pieces of every unit must differ by more than this, far more than the change
+#: (h = 1e-5 times an N(0, 1) entry) that one perturbation of the numerical check can make.
+TIE_GAP = 1e-3
+
+
+def _no_near_tie(layer: L.Maxout, x: np.ndarray) -> bool:
+    """True when no unit's two largest pieces are within TIE_GAP (the max is smooth there)."""
+    z = np.einsum("nd,kdm->nkm", x, layer.W.data) + layer.b.data
+    if layer.k < 2:
+        return True
+    top = np.sort(z, axis=1)
+    return bool(np.all(top[:, -1, :] - top[:, -2, :] > TIE_GAP))
+
+
+def _maxout_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """Visible: the lecture's two pieces. Hidden: random sizes and k, a batch of one, and a
+    large case whose x (256 x 200) a finite-difference "backward" cannot get through."""
+    if not hidden:
+        return [{"args": [3, 4], "kwargs": {"k": 2}, "input_shape": [5, 3]}]
+    d, m, n = (int(i) for i in rng.integers(2, 8, 3))
+    k = int(rng.integers(2, 5))
+    return [
+        {"args": [d, m], "kwargs": {"k": k}, "input_shape": [n, d], "label": f"input ({n}, {d}), {m} units, k = {k}"},
+        {"args": [m, d], "kwargs": {"k": 3}, "input_shape": [1, m], "label": "a batch of one example, k = 3"},
+        {
+            "args": [200, 32], "kwargs": {"k": 2}, "input_shape": [256, 200], "max_entries": 40,
+            "label": "a large batch (256 x 200 -> 32, k = 2)",
+        },
+    ]
+
+
+register(
+    LayerExercise("neurons.Maxout.backward", "Maxout.backward", L.Maxout, _maxout_settings, valid=_no_near_tie)
+)
+
+# ----------------------------------------------------------------------------------------
+# Forward passes: a layer of neurons, and the lecture's 3-layer network
+# ----------------------------------------------------------------------------------------
+
+
+class ActivationFunctionExercise(FunctionExercise):
+    """A :class:`FunctionExercise` whose cases name an activation (a key of
+    :data:`course.activations.ACTIVATIONS`, JSON-able) that is passed as a function."""
+
+    def _call(self, fn: Callable, case: Case) -> Any:
+        args = [case.arrays[k].copy() for k in case.config["order"]]
+        activation = A.ACTIVATIONS[case.config["activation"]][0]
+        return fn(*args, activation=activation)
+
+
+def _layer_case(n: int, d: int, m: int, activation: str, label: str) -> dict:
+    return {"arrays": {"X": [n, d], "W": [d, m], "b": [m]}, "activation": activation, "label": label}
+
+
+def _layer_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """Visible: the lecture's first layer (3 inputs, 4 neurons). Hidden: random sizes with
+    each smooth activation (no step: a rounding difference must not flip a neuron) and a large
+    batch."""
+    if not hidden:
+        return [_layer_case(5, 3, 4, "sigmoid", "5 examples, 3 -> 4, sigmoid")]
+    configs = []
+    for name in ["sigmoid", "tanh", "ReLU"]:
+        n, d, m = (int(i) for i in rng.integers(1, 9, 3))
+        configs.append(_layer_case(n, d, m, name, f"{n} examples, {d} -> {m}, {name}"))
+    configs.append(_layer_case(512, 128, 96, "sigmoid", "a large batch (512 x 128 -> 96), sigmoid"))
+    return configs
+
+
+register(ActivationFunctionExercise("neurons.layer_forward", "layer_forward", N.layer_forward, _layer_settings))
+
+
+def _network_arrays(n: int, d: int, h1: int, h2: int, c: int) -> dict[str, list[int]]:
+    return {"X": [n, d], "W1": [d, h1], "b1": [h1], "W2": [h1, h2], "b2": [h2], "W3": [h2, c], "b3": [c]}
+
+
+def _network_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """Visible: the lecture's 3 -> 4 -> 4 -> 1 on a small batch. Hidden: random sizes, one
+    example, and the lecture's sizes on a large batch."""
+    if not hidden:
+        return [{"arrays": _network_arrays(5, 3, 4, 4, 1), "label": "5 examples, 3 -> 4 -> 4 -> 1"}]
+    n, d, h1, h2, c = (int(i) for i in rng.integers(1, 9, 5))
+    return [
+        {"arrays": _network_arrays(n, d, h1, h2, c), "label": f"{n} examples, {d} -> {h1} -> {h2} -> {c}"},
+        {"arrays": _network_arrays(1, 3, 4, 4, 1), "label": "one example, 3 -> 4 -> 4 -> 1"},
+        {"arrays": _network_arrays(20000, 3, 4, 4, 1), "label": "a large batch (20000 examples, 3 -> 4 -> 4 -> 1)"},
+    ]
+
+
+register(
+    FunctionExercise(
+        "neurons.three_layer_forward", "three_layer_forward", N.three_layer_forward, _network_settings,
+        traps=[(N, "three_layer_forward"), (N, "layer_forward")],
+    )
+)

@@ -1,0 +1,136 @@
+"""The sandbox that student code runs in: nothing it does escapes its limits."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from autograder import sandbox
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+
+needs_bwrap = pytest.mark.skipif(
+    not sandbox.bubblewrap_available() or os.getuid() != 0,
+    reason="bubblewrap sandbox needs the 'bubblewrap' package and root (CI installs it)",
+)
+QUICK = sandbox.Limits(cpu_seconds=5, wall_seconds=60)
+
+
+def run_python(code: str, tmp_path: Path, limits: sandbox.Limits = QUICK, **kwargs) -> sandbox.Result:
+    return sandbox.run([PY, "-c", code], workdir=tmp_path, limits=limits, **kwargs)
+
+
+def test_runs_python_with_the_course_library(tmp_path):
+    result = run_python("import course, numpy; print(course.Linear.__name__)", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == b"Linear"
+
+
+@needs_bwrap
+def test_hides_solutions_git_and_other_paths(tmp_path):
+    secret = tmp_path / "other_student"
+    secret.mkdir()
+    (secret / "answer.txt").write_text("42")
+    work = tmp_path / "work"
+    work.mkdir()
+    code = (
+        "import os\n"
+        f"print(sorted(os.listdir({str(ROOT)!r})))\n"
+        f"print(os.path.exists({str(secret / 'answer.txt')!r}))\n"
+    )
+    result = run_python(code, work, hidden=[secret])
+    assert result.returncode == 0, result.stderr
+    listing, other = result.stdout.decode().splitlines()
+    assert "solutions" not in listing and ".git" not in listing and "autograder" not in listing
+    assert other == "False"
+
+
+@needs_bwrap
+def test_has_no_network(tmp_path):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)\nprint('connected')"
+        result = run_python(code, tmp_path)
+    assert b"connected" not in result.stdout
+    assert result.returncode != 0
+
+
+@needs_bwrap
+def test_runs_as_an_unprivileged_user(tmp_path):
+    result = run_python("import os; print(os.getuid()); open('/etc/shadow').read()", tmp_path)
+    assert result.stdout.strip() == str(sandbox.NOBODY).encode()
+    assert b"PermissionError" in result.stderr
+
+
+def test_cpu_limit_stops_an_infinite_loop(tmp_path):
+    result = run_python("while True: pass", tmp_path, limits=sandbox.Limits(cpu_seconds=2, wall_seconds=60))
+    assert result.returncode != 0 and not result.timed_out
+    assert result.signal in {"SIGXCPU", "SIGKILL"}
+
+
+def test_wall_clock_limit_stops_a_sleeper(tmp_path):
+    result = run_python("import time; time.sleep(60)", tmp_path, limits=sandbox.Limits(wall_seconds=2))
+    assert result.timed_out
+
+
+def test_memory_limit_stops_a_memory_bomb(tmp_path):
+    result = run_python("import numpy as np; a = np.ones(2 * 10**9); print('allocated')", tmp_path)
+    assert result.returncode != 0 and b"allocated" not in result.stdout
+
+
+@needs_bwrap
+def test_fork_bomb_is_contained(tmp_path):
+    code = (
+        "import os\n"
+        "failures = 0\n"
+        "while failures < 200:\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            import time; time.sleep(30)\n"
+        "    except OSError:\n"
+        "        failures += 1\n"
+        "print('fork refused', failures)"
+    )
+    result = run_python(code, tmp_path, limits=sandbox.Limits(processes=32, cpu_seconds=10, wall_seconds=60))
+    assert b"fork refused" in result.stdout
+
+
+@needs_bwrap
+def test_daemons_die_with_the_sandbox(tmp_path):
+    marker = f"{uuid.uuid4().int % 10**6 + 10**6}"
+    result = run_python(
+        f"import subprocess; subprocess.Popen(['setsid', 'sleep', '{marker}']); print('spawned')", tmp_path
+    )
+    assert b"spawned" in result.stdout
+    survivors = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", marker]]
+    assert survivors == []
+
+
+@needs_bwrap
+def test_killing_the_parent_does_not_reach_the_grader(tmp_path):
+    result = run_python("import os, signal; os.kill(os.getppid(), signal.SIGKILL); print('after')", tmp_path)
+    assert result.returncode is not None  # and we are still here to look at it
+
+
+def test_huge_output_is_truncated(tmp_path):
+    limits = sandbox.Limits(output_bytes=1000, wall_seconds=60)
+    result = run_python("import sys; sys.stdout.write('x' * 10**7)", tmp_path, limits=limits)
+    assert result.truncated and len(result.stdout) == 1000
+
+
+def test_without_bubblewrap_it_still_runs_but_warns(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "bubblewrap_available", lambda: False)
+    with pytest.warns(sandbox.SandboxWarning, match="WITHOUT the sandbox"):
+        result = run_python("print('graded anyway')", tmp_path)
+    assert result.stdout.strip() == b"graded anyway" and not result.sandboxed
+    with pytest.raises(RuntimeError, match="bubblewrap is required"):
+        run_python("pass", tmp_path, require_sandbox=True)
