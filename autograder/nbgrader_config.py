@@ -6,6 +6,8 @@ Run nbgrader from this folder (``cd autograder && nbgrader ...``) or pass
 ``--config autograder/nbgrader_config.py``.
 """
 
+import os
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
@@ -21,9 +23,11 @@ c.CourseDirectory.submitted_directory = "autograder/submitted"
 c.CourseDirectory.autograded_directory = "autograder/autograded"
 c.CourseDirectory.feedback_directory = "autograder/feedback"
 c.CourseDirectory.solution_directory = "autograder/solution"
-# The gradebook: SQLite by default; any SQLAlchemy URL (e.g. postgresql://...) via BACKPROP_GRADEBOOK_URL.
-import os  # noqa: E402
+# nbgrader's gradebook runs the `alembic` command it installs beside itself: make sure it is
+# found even when the virtualenv is not activated (e.g. `.venv/bin/nbgrader ...`).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
+# The gradebook: SQLite by default; any SQLAlchemy URL (e.g. postgresql://...) via BACKPROP_GRADEBOOK_URL.
 c.CourseDirectory.db_url = os.environ.get("BACKPROP_GRADEBOOK_URL", f"sqlite:///{HERE / 'gradebook.db'}")
 
 # The student release: stubs that fail loudly and kindly until filled in.
@@ -32,3 +36,29 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearSolutions.enforce_metadata = True
 
 c.Exchange.root = str(HERE / "exchange")
+
+# Hardened autograding: the student's notebook runs in the sandbox and every graded test cell
+# is decided by the trusted engine (autograder/engine.py) instead of the student's kernel.
+# The rest of nbgrader's pipeline is unchanged.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from autograder.preprocessors import TrustedExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    TrustedExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+c.TrustedExecute.timeout = 60
+c.TrustedExecute.cpu_seconds = 20

@@ -105,7 +105,10 @@ def _interpreter_binds() -> list[str]:
     private = [a for a in reversed(prefix.parents) if a != Path("/") and not os.stat(a).st_mode & 0o001]
     if not private:
         return []
-    return ["--tmpfs", str(private[0]), "--ro-bind", str(prefix), str(prefix)]
+    args = ["--perms", "0755", "--tmpfs", str(private[0])]
+    for directory in [d for d in reversed(prefix.parents) if d.is_relative_to(private[0]) and d != private[0]]:
+        args += ["--perms", "0755", "--dir", str(directory)]  # traversable for the unprivileged uid
+    return args + ["--ro-bind", str(prefix), str(prefix)]
 
 
 def _bwrap_args(workdir: Path, hidden: Sequence[Path], uid: int) -> list[str]:

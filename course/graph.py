@@ -198,9 +198,13 @@ class Value:
 
         Seeds d(self)/d(self) = 1 and runs each node's local backward in reverse
         topological order, so a node's gradient is complete before it is passed on.
-        Gradients accumulate across calls: zero them (``zero_grad()``) to start over.
+        As in PyTorch, the gradients of the inputs (leaves) accumulate across calls until
+        ``zero_grad()``, while intermediate nodes get their gradient afresh each time.
         """
         order = self.topological_order()
+        for node in order:
+            if node._prev:  # an intermediate result: its gradient is recomputed, not accumulated
+                node.grad = 0.0
         self.grad = 1.0
         for node in reversed(order):
             node._backward()

@@ -1,0 +1,55 @@
+"""nbgrader preprocessors that make ``nbgrader autograde`` trustworthy.
+
+:class:`TrustedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
+(see ``autograder/nbgrader_config.py``): the notebook runs in the sandbox and every graded
+test cell's outcome is decided by :func:`autograder.engine.grade` in the grading process.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Bool, Integer, List, Unicode
+
+from . import engine, sandbox
+
+__all__ = ["TrustedExecute"]
+
+
+class TrustedExecute(NbGraderPreprocessor):
+    """Execute the student's notebook in the sandbox and decide graded cells outside it."""
+
+    timeout = Integer(60, help="Seconds each cell of the student's notebook may run.").tag(config=True)
+    cpu_seconds = Integer(20, help="CPU seconds each check case may use.").tag(config=True)
+    uid = Integer(
+        sandbox.NOBODY, help="The unprivileged uid student code runs as; concurrent graders use different ones."
+    ).tag(config=True)
+    require_sandbox = Bool(False, help="Refuse to grade when bubblewrap is not usable.").tag(config=True)
+    hidden_paths = List(Unicode(), help="Extra paths student code must not see.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        env_uid = os.environ.get("BACKPROP_SANDBOX_UID")
+        uid = int(env_uid) if env_uid else self.uid
+        hidden = list(self.hidden_paths)
+        with tempfile.TemporaryDirectory(prefix="backprop-grade-") as workdir:
+            os.chmod(workdir, 0o755)
+            run = engine.grade(
+                nb, workdir=workdir, cell_timeout=self.timeout, cpu_seconds=self.cpu_seconds, uid=uid,
+                require_sandbox=self.require_sandbox, hidden_paths=tuple(hidden),
+            )
+        for note in run.notes:
+            self.log.warning(note)
+        if run.status != "ok":
+            self.log.warning("Student notebook: %s", run.status)
+        failed = [v.grade_id for v in run.verdicts.values() if not v.passed]
+        self.log.info("Trusted checks: %d graded cells, %d failed", len(run.verdicts), len(failed))
+        resources.setdefault("nbgrader", {})["trusted"] = {
+            "status": run.status,
+            "sandboxed": run.sandboxed,
+            "failed": failed,
+        }
+        return nb, resources
