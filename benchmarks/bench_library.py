@@ -2,9 +2,10 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_library.py            # about half a minute on 2 cores
-    python benchmarks/bench_library.py --quick    # a few seconds, fewer repeats (CI smoke test)
-    python benchmarks/bench_library.py --profile  # also cProfile the course training step
+    python benchmarks/bench_library.py                  # ~20 s on an idle 2-core machine
+    python benchmarks/bench_library.py --quick          # ~3 s, fewer repeats (CI smoke test)
+    python benchmarks/bench_library.py --profile        # also cProfile the course training step
+    python benchmarks/bench_library.py --glibc-defaults # leave malloc alone (see keep_freed_memory)
 
 Two benchmarks, each measured in this one run on this machine:
 
@@ -28,7 +29,9 @@ Timing: every variant is warmed up, then timed as ``repeats`` samples of ``inner
 calls each (time.perf_counter), the variants of one benchmark interleaved so that a burst of
 load on a shared machine hits all of them. We report the median per call and, as the spread,
 half the interquartile range as a percentage of the median. Ratios are medians of the
-per-sample ratios (course sample / plain sample taken next to each other).
+per-sample ratios (course sample / plain sample taken next to each other). Unless told
+otherwise, malloc is first set to keep freed memory (see :func:`keep_freed_memory`), so that
+page faults on fresh temporaries do not decide the comparison; page faults per step are shown.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ import numpy as np
 
 import course
 from course import MSE, SGD, Linear, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy
+from course.losses import Loss
 
 Step = Callable[[], object]
 
@@ -180,7 +184,7 @@ def nn20_data(seed: int = 0) -> tuple[np.ndarray, ...]:
     )
 
 
-def nn20_lecture(x, y, w1, w2, lr) -> Step:
+def nn20_lecture(x: np.ndarray, y: np.ndarray, w1: np.ndarray, w2: np.ndarray, lr: float) -> Step:
     """The slide, line for line: no biases, sum of squares. Not the same model as course's
     (no biases, gradient 2(ŷ − y) instead of (ŷ − y)/N): timed for reference only."""
 
@@ -199,7 +203,19 @@ def nn20_lecture(x, y, w1, w2, lr) -> Step:
     return step
 
 
-def nn20_plain(x, y, w1, b1, w2, b2, lr, *, stable_sigmoid=False, input_grad=False, accumulate=None) -> Step:
+def nn20_plain(
+    x: np.ndarray,
+    y: np.ndarray,
+    w1: np.ndarray,
+    b1: np.ndarray,
+    w2: np.ndarray,
+    b2: np.ndarray,
+    lr: float,
+    *,
+    stable_sigmoid: bool = False,
+    input_grad: bool = False,
+    accumulate: list[np.ndarray] | None = None,
+) -> Step:
     """The lecture's step with biases and course's MSE: the same model as course's.
 
     The keywords move it, one at a time, to course's exact arithmetic:
@@ -243,7 +259,7 @@ def nn20_plain(x, y, w1, b1, w2, b2, lr, *, stable_sigmoid=False, input_grad=Fal
     return step
 
 
-def course_step(model: Sequential, loss_fn, optimizer: SGD, x, y) -> Step:
+def course_step(model: Sequential, loss_fn: Loss, optimizer: SGD, x: np.ndarray, y: np.ndarray) -> Step:
     """One training step as a course user writes it."""
 
     def step() -> float:
@@ -256,7 +272,9 @@ def course_step(model: Sequential, loss_fn, optimizer: SGD, x, y) -> Step:
     return step
 
 
-def nn20_course(x, y, w1, w2, lr) -> tuple[Step, list[np.ndarray]]:
+def nn20_course(
+    x: np.ndarray, y: np.ndarray, w1: np.ndarray, w2: np.ndarray, lr: float
+) -> tuple[Step, list[np.ndarray]]:
     """The course model with the lecture's weights copied in; returns (step, parameter arrays)."""
     model = Sequential(Linear(w1.shape[0], w1.shape[1]), Sigmoid(), Linear(w2.shape[0], w2.shape[1]))
     model[0].W.data[...] = w1
@@ -301,6 +319,7 @@ def nn20_tiny() -> dict[str, Step]:
 
 
 def check_nn20() -> None:
+    """One step of every plain variant (not the slide's own) must give course's weights."""
     variants = nn20_variants()
     before = [w.copy() for w in variants["course"][1]]
     reference = variants["course"]
@@ -390,6 +409,7 @@ def matmul_references(seed: int = 1) -> dict[str, tuple[Step, float]]:
 
 
 def check_mlp() -> None:
+    """One plain-numpy MLP step must give course's weights."""
     variants = mlp_variants()
     course_run, course_params = variants["course"]
     before = [w.copy() for w in course_params]
@@ -412,9 +432,9 @@ def machine() -> list[str]:
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+            for text in f:
+                if text.startswith("model name"):
+                    cpu = text.split(":", 1)[1].strip()
                     break
     except OSError:
         cpu = platform.processor() or cpu
@@ -473,7 +493,13 @@ def run(quick: bool, glibc_defaults: bool) -> None:
     print("machine")
     for text in machine():
         print("  " + text)
-    print(f"  malloc     {allocator}\n")
+    print(f"  malloc     {allocator}")
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] > (os.cpu_count() or 1) / 2:
+        print(
+            "  BUSY       other processes are running: absolute times are inflated and noisy; the\n"
+            "             ratios (from samples taken side by side) are the figures to trust"
+        )
+    print()
 
     check_nn20()
     check_mlp()
@@ -566,14 +592,20 @@ def run(quick: bool, glibc_defaults: bool) -> None:
     )
 
 
-def profile(steps: int = 2000) -> None:
-    """cProfile ``steps`` course steps of benchmark 1 and print where the time goes."""
+def profile(seconds: float) -> None:
+    """cProfile course steps of benchmark 1 for about ``seconds`` and print where the time goes.
+
+    numpy's operators are not function calls, so their time shows up in the layer method
+    that uses them (Linear.forward holds x @ W, for instance).
+    """
     step = nn20_variants()["course"][0]
     step()
     profiler = cProfile.Profile()
+    steps, t0 = 0, time.perf_counter()
     profiler.enable()
-    for _ in range(steps):
+    while steps < 20 or time.perf_counter() - t0 < seconds:
         step()
+        steps += 1
     profiler.disable()
     print(f"\ncProfile of {steps} course nn-in-20-lines steps (sorted by own time):")
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(15)
@@ -591,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run(args.quick, args.glibc_defaults)
     if args.profile:
-        profile(200 if args.quick else 2000)
+        profile(0.5 if args.quick else 3.0)
     return 0
 
 

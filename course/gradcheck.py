@@ -207,12 +207,17 @@ class GradCheckReport:
         return self
 
 
-def diagnose(analytic: ArrayLike, numeric: ArrayLike, *, batch: int | None = None) -> str:
+def diagnose(analytic: ArrayLike, numeric: ArrayLike, *, batch: int | None = None, noun: str = "gradient") -> str:
     """Name the likely mistake when ``analytic`` is a recognisable distortion of ``numeric``.
 
     Returns "" when nothing is recognised. Only entries where the numerical gradient is
-    clearly non-zero are used to estimate the ratio between the two.
+    clearly non-zero are used to estimate the ratio between the two. ``noun`` names what is
+    compared in the hint ("gradient", or "result" for forward values).
     """
+    return _diagnose(analytic, numeric, batch).replace("gradient", noun)
+
+
+def _diagnose(analytic: ArrayLike, numeric: ArrayLike, batch: int | None) -> str:
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
     if a.shape != n.shape:
@@ -250,6 +255,7 @@ def compare(
     tol: float = TOLERANCE,
     indices: Sequence[Index] | None = None,
     batch: int | None = None,
+    noun: str = "gradient",
 ) -> TensorCheck:
     """Compare an analytic gradient with a numerical one (on ``indices`` only, if given)."""
     numeric = np.asarray(numeric, dtype=np.float64)

@@ -16,7 +16,6 @@ from hypothesis import settings
 
 settings.register_profile("ci", deadline=None, max_examples=15, database=None, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=200, database=None)
-settings.register_profile("big", deadline=None, max_examples=1500, database=None)  # TEMP
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 #: Analytic and centred-difference gradients must agree to this relative error (float64).

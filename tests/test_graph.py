@@ -161,13 +161,16 @@ def test_zero_grad_clears_every_node_and_backward_can_start_over():
     assert (a.grad, b.grad) == first
 
 
-def test_a_second_backward_without_zero_grad_adds_the_gradient_again():
-    """Check the documented accumulation: two backward() calls leave twice de/da in a.grad."""
+def test_a_second_backward_accumulates_into_the_inputs_only():
+    """Check the documented accumulation, as in PyTorch: two backward() calls leave twice
+    de/da in the inputs, while an intermediate node gets its gradient afresh."""
     a, b = Value(2.0), Value(1.0)
-    e = (a + b) * (b + 1)
+    c = a + b
+    e = c * (b + 1)
     e.backward()
     e.backward()
     assert (a.grad, b.grad) == (4.0, 10.0)
+    assert c.grad == 2.0
 
 
 def test_value_refuses_to_wrap_a_value_and_log_of_non_positive():

@@ -72,9 +72,7 @@ CATALOGUE = {
     ),
     "Sequential": (
         lambda d, m, rng: Sequential(Linear(d, 3, rng=rng), Tanh(), Linear(3, m, rng=rng), Sigmoid()),
-        lambda net, x: sigmoid(
-            affine(np.tanh(affine(x, net[0].W.data, net[0].b.data)), net[2].W.data, net[2].b.data)
-        ),
+        lambda net, x: sigmoid(affine(np.tanh(affine(x, net[0].W.data, net[0].b.data)), net[2].W.data, net[2].b.data)),
     ),
 }
 NAMES = list(CATALOGUE)

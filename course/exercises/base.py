@@ -48,6 +48,7 @@ __all__ = [
 
 Arrays = dict[str, np.ndarray]
 NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError()` with your code"
+PROFILER_REMOVED = "the profiler that watches for delegation (it was removed)"
 
 
 @dataclass
@@ -228,7 +229,7 @@ class Exercise:
         """Compare two computed values (not gradients) entry by entry."""
         if got is None:
             return
-        verdict.checks.append(compare(name, got, np.asarray(expected, dtype=np.float64), tol=tol))
+        verdict.checks.append(compare(name, got, np.asarray(expected, dtype=np.float64), tol=tol, noun="result"))
 
 
 REGISTRY: dict[str, Exercise] = {}
@@ -288,7 +289,7 @@ def trapped(exercise: Exercise) -> Iterator[list[str]]:
         yield calls
     finally:
         if sys.getprofile() is not hook:
-            calls.append("the profiler that watches for delegation (it was removed)")
+            calls.append(PROFILER_REMOVED)
         sys.setprofile(previous)
         threading.setprofile(None)
 
@@ -297,15 +298,24 @@ def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, by
     """Run the student's code on one case with traps set; return encoded outputs and problems."""
     problems: list[str] = []
     outputs: dict[str, Any] = {}
+    recursion = False
     with trapped(exercise) as calls:
         try:
             outputs = exercise.run(student, case)
         except NotImplementedError:
             problems.append(NOT_IMPLEMENTED)
+        except RecursionError:
+            recursion = True
+            problems.append(
+                "raised RecursionError: the graph is deeper than Python's recursion limit; "
+                "use an explicit stack instead of recursion"
+            )
         except Exception as exc:  # noqa: BLE001 - the student's error is reported, not raised
             frames = traceback.extract_tb(exc.__traceback__)
             where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
             problems.append(f"raised {type(exc).__name__}: {exc}{where}")
+    if recursion:  # Python drops a profile hook that overflows the stack: not tampering
+        calls[:] = [c for c in calls if c != PROFILER_REMOVED]
     if calls:
         problems.append(f"called the reference implementation ({', '.join(sorted(set(calls)))}): no credit")
     return encode_outputs(outputs), problems
@@ -325,9 +335,17 @@ def _seed(name: str, hidden: bool) -> int:
     return int.from_bytes(name.encode(), "little") % (2**31) + (7919 if hidden else 0)
 
 
+class Verdicts(list):
+    """The verdicts of one ``check()``; a one-line repr keeps notebook outputs short and stable."""
+
+    def __repr__(self) -> str:
+        passed = sum(v.passed for v in self)
+        return f"<{passed} of {len(self)} case(s) passed>"
+
+
 def check(
     name: str, student: Any, *, hidden: bool = False, seed: int | None = None, quiet: bool = False
-) -> list[Verdict]:
+) -> Verdicts:
     """Check a student's implementation of exercise ``name`` and explain any failure.
 
     Prints one line when everything passes; raises :class:`~course.gradcheck.GradCheckError`
@@ -338,13 +356,13 @@ def check(
     """
     exercise = get(name)
     rng = np.random.default_rng(_seed(name, hidden) if seed is None else seed)
-    verdicts = []
+    verdicts = Verdicts()
     for case in exercise.cases(rng, hidden):
         encoded, problems = run_case(exercise, student, case)
         verdicts.append(judge_case(exercise, case, encoded, problems))
     failed = [v for v in verdicts if not v.passed]
     if failed and all(v.problems == [NOT_IMPLEMENTED] and not v.checks for v in failed):
-        raise NotImplementedError(f"{exercise.title} is not implemented yet: {NOT_IMPLEMENTED}")
+        raise NotImplementedError(f"{exercise.title} is {NOT_IMPLEMENTED}")
     if failed:
         if not hidden:
             _show_picture(failed)

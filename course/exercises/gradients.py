@@ -333,8 +333,43 @@ def _swish_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     return [
         {"args": [d], "input_shape": [n, d]},
         {"args": [d], "input_shape": [1, d], "label": "a batch of one example"},
-        {"args": [512], "input_shape": [256, 512], "max_entries": 60, "label": "a large batch (256 x 512)"},
+        {"args": [384], "input_shape": [160, 384], "max_entries": 40, "label": "a large batch (160 x 384)"},
     ]
 
 
-register(LayerExercise("gradients.Swish.backward", "Swish.backward", Swish, _swish_settings))
+#: Where Swish is flat: d/du [u σ(u)] = σ(u)(1 + u(1 − σ(u))) vanishes only at u ≈ −1.2785.
+SWISH_STATIONARY = -1.278464542761074
+
+
+class SwishExercise(LayerExercise):
+    """A :class:`LayerExercise` whose cases keep every gradient entry clear of zero.
+
+    A centred difference of an entry near 0 is all round-off, so a correct backward could
+    fail by bad luck. Inputs are therefore moved away from x = 0 (where dy/dβ = x² σ' vanishes)
+    and from βx ≈ −1.2785 (where dy/dx vanishes), and grad_out is redrawn until no sum
+    dL/dβ_d = Σ_n grad_out x² σ' comes close to 0 by cancellation.
+    """
+
+    GAP = 0.02
+
+    def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
+        cases = super().cases(rng, hidden)
+        for case in cases:
+            a = case.arrays
+            beta, x = a["param0"], a["x"]
+            near_zero = np.abs(x) < self.GAP
+            x[near_zero] = np.where(x[near_zero] >= 0, 1.0, -1.0) * rng.uniform(self.GAP, 2 * self.GAP, near_zero.sum())
+            u = beta * x
+            flat = np.abs(u - SWISH_STATIONARY) < self.GAP
+            side = np.where(u[flat] >= SWISH_STATIONARY, 1.0, -1.0)
+            u_new = SWISH_STATIONARY + side * rng.uniform(self.GAP, 2 * self.GAP, flat.sum())
+            x[flat] = u_new / np.broadcast_to(beta, x.shape)[flat]
+            slope = x * x * sigmoid(beta * x) * (1.0 - sigmoid(beta * x))
+            for _attempt in range(100):
+                if np.min(np.abs((a["grad_out"] * slope).sum(axis=0))) > 1e-3 * np.sqrt(x.shape[0]):
+                    break
+                a["grad_out"] = rng.standard_normal(x.shape)
+        return cases
+
+
+register(SwishExercise("gradients.Swish.backward", "Swish.backward", Swish, _swish_settings))

@@ -139,7 +139,10 @@ class LayerExercise(Exercise):
             check = self.compare_gradient(
                 v, f"dL/d{label}", added, lambda _: ref.forward(x), p.data, grad_out, **sample
             )
-            overwritten = check is not None and np.allclose(total, check.numeric, rtol=1e-6, atol=1e-12)
+            overwritten = False
+            if check is not None:
+                sampled = ~np.isnan(check.numeric)  # unsampled entries of a large tensor are NaN
+                overwritten = np.allclose(total[sampled], check.numeric[sampled], rtol=1e-6, atol=1e-12)
             if overwritten and not check.passed:
                 check.hint = f"{label}.grad was overwritten (=) instead of accumulated (+=)"
         for key, original, what in [("x_after", x, "the input x"), ("grad_out_after", grad_out, "grad_out")]:

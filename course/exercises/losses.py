@@ -1,1 +1,335 @@
-"""Exercises of the losses assignment (being written)."""
+"""Exercises of the losses assignment: the backward of each loss and the gradients of the
+regularisers.
+
+Both are judged against centred differences of the *reference* value computed one example
+(or one weight) at a time. A loss is the mean of per-example terms, so dL/dpred[n, j] is the
+derivative of example n's loss alone, divided by N; a penalty is a sum of per-weight terms.
+Differencing the whole batch instead would bury gradients of size ~1/N under the round-off
+of a sum over N examples: for N = 2048 a correct gradient would show a relative error of
+about 1e-5. The differences are extrapolated (:func:`.layers.extrapolated_gradient`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import losses as F
+from .base import Case, Exercise, Verdict, register
+from .kinds import LossExercise, away_from
+from .layers import compare_scaled, extrapolated_gradient
+
+__all__ = ["BatchLossExercise", "RegularizerExercise", "away_from_hinge"]
+
+Index = tuple[int, ...]
+
+
+def _describe(config: dict[str, Any], hidden: bool, what: str) -> str:
+    label = config.get("label") or f"{what} of shape {tuple(config['shape'])}"
+    return f"{'a hidden case: ' if hidden else ''}{label}"
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def _sample(shape: tuple[int, ...], max_entries: int | None, rng: np.random.Generator) -> list[Index] | None:
+    """``max_entries`` random entries of a tensor of ``shape`` (None: check every entry)."""
+    size = int(np.prod(shape))
+    if max_entries is None or size <= max_entries:
+        return None
+    flat = rng.choice(size, size=max_entries, replace=False)
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in flat]
+
+
+class BatchLossExercise(LossExercise):
+    """Check ``backward()`` of a :class:`~course.losses.Loss` (and the value its forward returns).
+
+    Settings dicts as for :class:`~course.exercises.kinds.LossExercise` (``shape``, ``target``,
+    ``pred``, ``scale``, ``kwargs``, ``label``), plus ``max_entries`` to check a large batch on a
+    sample of entries, and the target kind ``"soft"`` (uniform in [0, 1]). For integer labels half
+    of the sample sits on the correct classes, where a forgotten "−1" would show.
+
+    ``repair(pred, target, rng)`` may move a drawn case away from a kink (the SVM's hinge), and
+    ``valid(pred, target)`` rejects it otherwise; ``h`` is the difference step.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        title: str,
+        reference: type,
+        settings: Callable[[np.random.Generator, bool], list[dict[str, Any]]],
+        *,
+        valid: Callable[[np.ndarray, np.ndarray], bool] | None = None,
+        repair: Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        traps: list[tuple[Any, str]] | None = None,
+        h: float = 1e-3,
+    ) -> None:
+        super().__init__(name, title, reference, settings, valid=valid, traps=traps)
+        self.repair, self.h = repair, h
+
+    def _draw(self, rng: np.random.Generator, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        shape = tuple(config["shape"])
+        if config.get("pred") == "probabilities":
+            pred = rng.uniform(0.05, 0.95, shape)
+        else:
+            pred = rng.standard_normal(shape) * config.get("scale", 1.0)
+        kind = config.get("target", "real")
+        if kind == "labels":
+            target = rng.integers(0, shape[1], shape[0])
+        elif kind == "binary":
+            target = rng.integers(0, 2, shape).astype(np.float64)
+        elif kind == "soft":
+            target = rng.uniform(0.0, 1.0, shape)
+        else:
+            target = rng.standard_normal(shape)
+        if self.repair is not None:
+            pred = self.repair(pred, target, rng)
+        return pred, target
+
+    def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
+        cases = []
+        for config in self.settings(rng, hidden):
+            for _attempt in range(100):
+                pred, target = self._draw(rng, config)
+                if self.valid is None or self.valid(pred, target):
+                    break
+            else:
+                raise RuntimeError(f"{self.name}: no valid case in 100 draws for {config}")
+            what = "probabilities" if config.get("pred") == "probabilities" else "predictions"
+            if config.get("target") == "labels":
+                what = "scores"
+            cases.append(Case(_describe(config, hidden, what), {"pred": pred, "target": target}, config))
+        return cases
+
+    def _entries(self, case: Case) -> list[Index] | None:
+        pred, target = case.arrays["pred"], case.arrays["target"]
+        rng = np.random.default_rng(0)
+        indices = _sample(pred.shape, case.config.get("max_entries"), rng)
+        if indices is not None and case.config.get("target") == "labels":
+            rows = rng.choice(pred.shape[0], size=len(indices) // 2, replace=False)
+            indices = indices[: len(indices) - len(rows)] + [(int(n), int(target[n])) for n in rows]
+            indices = sorted(set(indices))
+        return indices
+
+    def _numerical(self, ref: Any, case: Case, indices: list[Index] | None) -> np.ndarray:
+        """dL/dpred by centred differences of the reference loss of one example at a time."""
+        pred, target = case.arrays["pred"], case.arrays["target"]
+        n_examples = pred.shape[0]
+        numeric = np.full(pred.shape, np.nan)
+        wanted: dict[int, list[Index] | None] = {}
+        if indices is None:
+            wanted = dict.fromkeys(range(n_examples))
+        else:
+            for ix in indices:
+                wanted.setdefault(ix[0], []).append((0, *ix[1:]))
+        for n, local in wanted.items():
+            row, row_target = pred[n : n + 1].copy(), target[n : n + 1]
+            grad = extrapolated_gradient(lambda r, t=row_target: ref.forward(r, t), row, h=self.h, indices=local)
+            if local is None:
+                numeric[n] = grad[0] / n_examples
+            else:
+                for ix in local:
+                    numeric[(n, *ix[1:])] = grad[ix] / n_examples
+        return numeric
+
+    def judge(self, case: Case, outputs: dict) -> Verdict:
+        v = self.verdict(case)
+        pred, target = case.arrays["pred"].copy(), case.arrays["target"]
+        ref = self.reference(**case.config.get("kwargs", {}))
+        value = self.expect_array(v, outputs, "value", (), "the loss forward returns")
+        self.compare_values(v, "loss value", value, ref.forward(pred, target))
+        grad = self.expect_array(v, outputs, "grad", pred.shape, "the gradient backward returns (dL/dpred)")
+        if grad is not None:
+            indices = self._entries(case)
+            numeric = self._numerical(ref, case, indices)
+            v.checks.append(compare_scaled("dL/dpred", grad, numeric, indices=indices, batch=pred.shape[0]))
+        after = outputs.get("pred_after")
+        if isinstance(after, np.ndarray) and after.shape == pred.shape and not np.array_equal(after, pred):
+            v.problems.append("pred was modified in place; compute into a new array instead")
+        return v
+
+
+class RegularizerExercise(Exercise):
+    """Check ``grad(w)`` of a :class:`~course.losses.Regularizer` against centred differences
+    of the reference ``value``, one weight at a time.
+
+    Settings dicts: ``kwargs`` for the constructor (strength, beta), ``shape`` of w, optional
+    ``max_entries`` and ``label``. ``sampler`` draws w (keep L1's kink at 0 away).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        title: str,
+        reference: type,
+        settings: Callable[[np.random.Generator, bool], list[dict[str, Any]]],
+        *,
+        sampler: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray] = _normal,
+        traps: list[tuple[Any, str]] | None = None,
+        h: float = 1e-4,
+    ) -> None:
+        super().__init__(name, title, traps if traps is not None else [(reference, "grad")])
+        self.reference, self.settings, self.sampler, self.h = reference, settings, sampler, h
+
+    def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
+        return [
+            Case(_describe(cfg, hidden, "weights"), {"w": self.sampler(rng, tuple(cfg["shape"]))}, cfg)
+            for cfg in self.settings(rng, hidden)
+        ]
+
+    def run(self, student: Any, case: Case) -> dict[str, Any]:
+        reg = student(**case.config.get("kwargs", {}))
+        w = case.arrays["w"].copy()
+        return {"grad": reg.grad(w), "w_after": w}
+
+    def judge(self, case: Case, outputs: dict) -> Verdict:
+        v = self.verdict(case)
+        w = case.arrays["w"]
+        ref = self.reference(**case.config.get("kwargs", {}))
+        grad = self.expect_array(v, outputs, "grad", w.shape, "the gradient grad(w) returns")
+        if grad is not None:
+            indices = _sample(w.shape, case.config.get("max_entries"), np.random.default_rng(0))
+            numeric = np.full(w.shape, np.nan)
+            for ix in indices if indices is not None else np.ndindex(w.shape):
+                numeric[ix] = extrapolated_gradient(ref.value, np.array([w[ix]]), h=self.h)[0]
+            v.checks.append(compare_scaled("dR/dw", grad, numeric, indices=indices))
+        after = outputs.get("w_after")
+        if isinstance(after, np.ndarray) and after.shape == w.shape and not np.array_equal(after, w):
+            v.problems.append("w was modified in place; compute into a new array instead")
+        return v
+
+
+# ----------------------------------------------------------------------------------------
+# Kinks
+# ----------------------------------------------------------------------------------------
+
+
+def _hinge_margins(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """s_j − s_y + 1 for every class, with the correct class itself set to +inf (no hinge)."""
+    rows = np.arange(len(labels))
+    margins = scores - scores[rows, labels][:, None] + 1.0
+    margins[rows, labels] = np.inf
+    return margins
+
+
+def away_from_hinge(scores: np.ndarray, labels: np.ndarray, rng: np.random.Generator, gap: float = 1e-3) -> np.ndarray:
+    """Move every wrong-class score whose margin s_j − s_y + 1 lies within ``gap`` of 0 to a
+    margin of ±(gap + U(0, 0.5)); a wrong class's score enters only its own margin."""
+    scores = scores.copy()
+    margins = _hinge_margins(scores, labels)
+    close = np.abs(margins) < gap
+    side = np.where(margins[close] >= 0, 1.0, -1.0)
+    rows = np.nonzero(close)[0]
+    scores[close] = scores[rows, labels[rows]] - 1.0 + side * (gap + rng.uniform(0, 0.5, close.sum()))
+    return scores
+
+
+def _svm_valid(scores: np.ndarray, labels: np.ndarray) -> bool:
+    """No margin within 1e-3 of the hinge, so the differences (steps up to 2e-4) never cross it."""
+    return bool(np.all(np.abs(_hinge_margins(scores, labels)) >= 1e-3))
+
+
+# ----------------------------------------------------------------------------------------
+# Settings: small visible cases; hidden cases of random shapes, a batch of one, and a large
+# batch that a finite-difference "backward" cannot finish under the grader's CPU limit (20 s
+# per check): 2 x 262,144 evaluations of MSE or of binary cross-entropy, or 2 x 524,288 of a
+# penalty, take minutes.
+# ----------------------------------------------------------------------------------------
+
+
+def _class_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    if not hidden:
+        return [{"shape": [5, 4], "target": "labels"}]
+    n, c, c1 = (int(k) for k in rng.integers([2, 2, 2], [17, 11, 11]))
+    return [
+        {"shape": [n, c], "target": "labels"},
+        {"shape": [1, c1], "target": "labels", "label": "a batch of one example"},
+        {"shape": [2048, 100], "target": "labels", "max_entries": 60,
+         "label": "a large batch (2048 examples, 100 classes)"},
+    ]
+
+
+def _binary_settings(rng: np.random.Generator, hidden: bool, **pred: Any) -> list[dict]:
+    if not hidden:
+        return [{"shape": [6], "target": "binary", **pred}]
+    n, m = (int(k) for k in rng.integers(1, 17, 2))
+    return [
+        {"shape": [n], "target": "binary", **pred},
+        {"shape": [m, 1], "target": "soft", "label": f"soft targets, shape ({m}, 1)", **pred},
+        {"shape": [262144], "target": "binary", "max_entries": 60, "label": "a large batch (262,144 examples)", **pred},
+    ]
+
+
+def _logit_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    settings = _binary_settings(rng, hidden, scale=2.0)
+    if hidden:
+        n = int(rng.integers(2, 17))
+        confident = {"shape": [n], "target": "binary", "scale": 6.0, "label": "confident logits (|z| up to ~20)"}
+        settings.insert(2, confident)
+    return settings
+
+
+def _regression_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    if not hidden:
+        return [{"shape": [5, 3], "target": "real"}]
+    n, m, d = (int(k) for k in rng.integers(1, 13, 3))
+    return [
+        {"shape": [n], "target": "real"},
+        {"shape": [m, d], "target": "real"},
+        {"shape": [2048, 128], "target": "real", "max_entries": 60, "label": "a large batch (2048 x 128)"},
+    ]
+
+
+def _penalty_settings(rng: np.random.Generator, hidden: bool, beta: bool = False) -> list[dict]:
+    def kwargs() -> dict[str, float]:
+        k = {"strength": round(float(rng.uniform(0.01, 2.0)), 4)}
+        if beta:
+            k["beta"] = round(float(rng.uniform(0.1, 3.0)), 4)
+        return k
+
+    if not hidden:
+        return [{"kwargs": {"strength": 0.1, **({"beta": 0.5} if beta else {})}, "shape": [4, 3]}]
+    d, m = (int(k) for k in rng.integers(1, 9, 2))
+    return [
+        {"kwargs": kwargs(), "shape": [d, m]},
+        {"kwargs": kwargs(), "shape": [m]},
+        {"kwargs": kwargs(), "shape": [1024, 512], "max_entries": 60, "label": "a large weight matrix (1024 x 512)"},
+    ]
+
+
+# ----------------------------------------------------------------------------------------
+# The catalogue
+# ----------------------------------------------------------------------------------------
+
+register(BatchLossExercise(
+    "losses.SoftmaxCrossEntropy.backward", "SoftmaxCrossEntropy.backward", F.SoftmaxCrossEntropy, _class_settings
+))
+register(BatchLossExercise(
+    "losses.MulticlassSVM.backward", "MulticlassSVM.backward", F.MulticlassSVM, _class_settings,
+    valid=_svm_valid, repair=away_from_hinge, h=1e-4,
+))
+register(BatchLossExercise(
+    "losses.BinaryCrossEntropy.backward", "BinaryCrossEntropy.backward", F.BinaryCrossEntropy,
+    lambda rng, hidden: _binary_settings(rng, hidden, pred="probabilities"),
+    h=1e-4,  # log p has large high derivatives near p = 0.05: a smaller step keeps truncation down
+))
+register(BatchLossExercise(
+    "losses.BinaryCrossEntropyWithLogits.backward", "BinaryCrossEntropyWithLogits.backward",
+    F.BinaryCrossEntropyWithLogits, _logit_settings,
+))
+# A quadratic's centred difference is exact for any step: a large one leaves no round-off.
+register(BatchLossExercise("losses.MSE.backward", "MSE.backward", F.MSE, _regression_settings, h=0.1))
+
+register(RegularizerExercise("losses.L2.grad", "L2.grad", F.L2, _penalty_settings))
+register(RegularizerExercise("losses.L1.grad", "L1.grad", F.L1, _penalty_settings, sampler=away_from(0.0)))
+register(RegularizerExercise(
+    "losses.ElasticNet.grad", "ElasticNet.grad", F.ElasticNet,
+    lambda rng, hidden: _penalty_settings(rng, hidden, beta=True),
+    sampler=away_from(0.0),
+    # composing the reference L1 and L2 would be delegation too
+    traps=[(F.ElasticNet, "grad"), (F.L1, "grad"), (F.L2, "grad")],
+))

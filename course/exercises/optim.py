@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from .. import optim as O
+from ..layers import Parameter
 from .base import Case, Verdict, register
 from .kinds import FunctionExercise, OptimizerExercise
 
-__all__ = ["ScheduleExercise"]
+__all__ = ["MomentumExercise", "ScheduleExercise"]
 
 
 def _shape(rng: np.random.Generator) -> list[int]:
@@ -56,8 +57,39 @@ register(
         _optimizer_settings({"lr": 0.1}, lambda rng: {"lr": _lr(rng)}),
     )
 )
+class MomentumExercise(OptimizerExercise):
+    """An :class:`OptimizerExercise` that also compares ``velocity`` after every step.
+
+    The two formulations give the same weights, so only the velocity tells them apart:
+    ρv + g in the "gradient" formulation, ρv − lr·g (−lr times it) in the "step" one.
+    """
+
+    def _trajectory(self, cls: Any, case: Case) -> dict[str, Any]:
+        shapes = case.config["shapes"]
+        params = [Parameter(case.arrays[f"param{i}"]) for i in range(len(shapes))]
+        opt = cls(params, **case.config.get("kwargs", {}))
+        record: dict[str, list[np.ndarray]] = {}
+        for t in range(case.config["steps"]):
+            for i, p in enumerate(params):
+                p.grad[...] = case.arrays[f"grad{t}_{i}"]
+            opt.step()
+            for i, p in enumerate(params):
+                record.setdefault(f"traj{i}", []).append(np.array(p.data, copy=True))
+                record.setdefault(f"velocity{i}", []).append(np.array(opt.velocity[i], copy=True))
+        return {key: np.stack(values) for key, values in record.items()}
+
+    def judge(self, case: Case, outputs: dict) -> Verdict:
+        v = self.verdict(case)
+        for key, want in self._trajectory(self.reference, case).items():
+            kind, i = ("traj", key[4:]) if key.startswith("traj") else ("velocity", key[8:])
+            what = f"parameter {i} after each step" if kind == "traj" else f"self.velocity[{i}] after each step"
+            got = self.expect_array(v, outputs, key, want.shape, f"the {what}")
+            self.compare_values(v, what, got, want, tol=1e-7)
+        return v
+
+
 register(
-    OptimizerExercise(
+    MomentumExercise(
         "optim.Momentum.step",
         "Momentum.step",
         O.Momentum,
@@ -67,7 +99,7 @@ register(
     )
 )
 register(
-    OptimizerExercise(
+    MomentumExercise(
         "optim.Momentum.step_formulation",
         "Momentum.step (formulation='step')",
         O.Momentum,
@@ -84,7 +116,11 @@ register(
         O.RMSProp,
         _optimizer_settings(
             {"lr": 0.01, "decay": 0.9},
-            lambda rng: {"lr": _lr(rng), "decay": float(rng.choice([0.9, 0.99])), "eps": float(rng.choice([1e-8, 1e-6]))},
+            lambda rng: {
+                "lr": _lr(rng),
+                "decay": float(rng.choice([0.9, 0.99])),
+                "eps": float(rng.choice([1e-8, 1e-6])),
+            },
         ),
     )
 )

@@ -1,0 +1,193 @@
+"""A small pool of grading processes in which any task can be stopped on its own.
+
+``concurrent.futures`` cannot stop one task that hangs, and a task that kills its process
+breaks the whole executor. Here each worker process runs one task at a time; a task that runs
+past its deadline, or whose worker dies, is reported as a :class:`Failure` and its worker (with
+every process it started) is killed and replaced, while the other workers carry on.
+
+Worker ``k`` (0-based) is told its slot ``k``, so that concurrent work can be kept apart (the
+grader gives each slot its own sandbox uid).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import psutil
+
+__all__ = ["Failure", "run_tasks"]
+
+_PR_SET_PDEATHSIG = 1
+_STARTED = "started"
+#: Time a new worker process may take to start (imports) before its first task's clock starts.
+STARTUP_SECONDS = 300.0
+
+
+@dataclass
+class Failure:
+    """A task that produced no result: it ran past its deadline, or its process died."""
+
+    reason: str
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (the grading run was killed)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def _serve(conn: Connection, slot: int, fn: Callable[[Any, int], Any], log_path: str | None) -> None:
+    """A worker's main loop: receive a task, run ``fn(task, slot)``, send the result back."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if log_path is not None:
+        # nbgrader, Jupyter and the sandbox write to stdout/stderr; keep the terminal for progress.
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(_STARTED)  # the task's clock starts now, not while this process was starting up
+        try:
+            result = fn(task, slot)
+        except Exception:  # noqa: BLE001 - reported as this task's failure, the worker lives on
+            trace = traceback.format_exc(limit=5)
+            result = Failure(f"the grader failed on this submission ({trace.strip().splitlines()[-1]})\n{trace}")
+        conn.send(result)
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill a process and every process it started (kernels, sandboxes)."""
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.Error:
+        return
+    for proc in family:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(family, timeout=10)
+
+
+class _Worker:
+    def __init__(self, ctx, slot: int, fn: Callable, log_path: str | None, env: dict[str, str]) -> None:
+        self.slot = slot
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, slot, fn, log_path), name=f"grader-{slot}", daemon=True)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # a spawned process starts with the parent's environment
+        try:
+            self.proc.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        self.task: Any = None
+        self.deadline = 0.0
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc.pid is not None:
+            _kill_tree(self.proc.pid)
+        self.proc.join(timeout=10)
+        self.conn.close()
+
+
+def run_tasks(
+    fn: Callable[[Any, int], Any],
+    tasks: Iterable[Any],
+    *,
+    workers: int,
+    timeout: float,
+    log_dir: str | os.PathLike | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[Any, Any]]:
+    """Run ``fn(task, slot)`` for every task in ``workers`` processes; yield ``(task, result)``
+    in completion order. ``result`` is a :class:`Failure` when the task raised, ran longer than
+    ``timeout`` seconds, or killed its process. ``fn`` must be importable (processes are spawned).
+    Workers write their output to ``log_dir/worker-<slot>.log`` and get ``env`` added to their
+    environment.
+
+    Stopping the iteration (or Ctrl-C in the caller) kills every worker and what it started.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    pending = list(tasks)
+    pending.reverse()
+    pool: list[_Worker | None] = [None] * max(1, min(workers, len(pending)))
+
+    def log_path(slot: int) -> str | None:
+        return None if log_dir is None else os.path.join(log_dir, f"worker-{slot}.log")
+
+    try:
+        while pending or any(w is not None and w.task is not None for w in pool):
+            for slot, worker in enumerate(pool):
+                if pending and (worker is None or worker.task is None):
+                    if worker is None:
+                        worker = pool[slot] = _Worker(ctx, slot, fn, log_path(slot), env or {})
+                    worker.task = pending.pop()
+                    worker.deadline = time.monotonic() + STARTUP_SECONDS + timeout
+                    worker.conn.send(worker.task)
+            busy = [w for w in pool if w is not None and w.task is not None]
+            nearest = min(w.deadline for w in busy)
+            wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=max(0.0, nearest - time.monotonic()))
+            for worker in busy:
+                result, replace = None, False
+                try:
+                    if worker.conn.poll():
+                        result = worker.conn.recv()
+                        if isinstance(result, str) and result == _STARTED:
+                            worker.deadline = time.monotonic() + timeout
+                            result = None
+                    elif not worker.proc.is_alive():
+                        code = worker.proc.exitcode
+                        how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+                        result, replace = Failure(f"the grading process died ({how})"), True
+                    elif time.monotonic() > worker.deadline:
+                        result, replace = Failure(f"grading took longer than {timeout:g} s and was stopped"), True
+                except (EOFError, OSError):
+                    result, replace = Failure("the grading process died"), True
+                if result is None:
+                    continue
+                task, worker.task = worker.task, None
+                if replace:
+                    worker.kill()
+                    pool[worker.slot] = None
+                yield task, result
+    finally:
+        for worker in pool:
+            if worker is None:
+                continue
+            if worker.task is None:
+                worker.stop()
+            else:
+                worker.kill()

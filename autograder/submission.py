@@ -1,0 +1,314 @@
+"""Grade one student's submission with nbgrader, in a grading process of its own.
+
+:func:`grade_student` runs in a worker of :mod:`autograder.pool`. It copies the template
+gradebook (the assignment only) to a private gradebook, runs nbgrader's ``autograde`` and
+``generate_feedback`` for this one student against it, and returns the grades as plain data.
+The parent process merges them into the course's gradebook: concurrent graders never write
+to the same database.
+
+It also compares the submitted notebook with the release to name what a student changed that
+they should not have (missing, duplicated or renamed grade cells, edited locked cells, forged
+checksums), and refuses to publish feedback that would show hidden tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import html
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps.api import NbGraderAPI
+from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import compute_checksum
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+__all__ = [
+    "FIRST_UID",
+    "HIDDEN_MARKERS",
+    "StudentResult",
+    "grade_student",
+    "hidden_test_lines",
+    "inspect_notebook",
+    "leaks_hidden_tests",
+]
+
+#: Worker ``k`` runs student code as uid ``FIRST_UID + k``: concurrent sandboxes never share a
+#: process limit.
+FIRST_UID = 20001
+COURSE_ID = "backprop"
+#: nbgrader's hidden-test markers: never in feedback.
+HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+@dataclass
+class StudentResult:
+    """What grading one student produced, as plain data (it crosses a process boundary)."""
+
+    student: str
+    graded: bool
+    #: notebook -> grade_id -> auto score (None: nbgrader gave no score)
+    grades: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    #: notebook -> solution cell -> nbgrader's automatic comment
+    comments: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    feedback: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    log: str = ""
+
+
+# ----------------------------------------------------------------------------------------
+# What a student changed
+# ----------------------------------------------------------------------------------------
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def inspect_notebook(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """Flags for nbgrader cells the student deleted, duplicated, renamed or edited."""
+    expected = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    ids = Counter(_meta(c).get("grade_id") for c in submitted.cells if _meta(c).get("grade_id"))
+    flags = []
+    graded = [g for g, c in expected.items() if _meta(c).get("grade")]
+    missing = [g for g in graded if g not in ids]
+    if missing:
+        flags.append(f"missing grade cells: {', '.join(missing)}")
+    duplicated = sorted(g for g, n in ids.items() if n > 1)
+    if duplicated:
+        flags.append(f"duplicated grade cells: {', '.join(duplicated)}")
+    unknown = sorted(g for g in ids if g not in expected)
+    if unknown:
+        flags.append(f"unknown grade ids (renamed cells?): {', '.join(unknown)}")
+    retyped, forged, edited = [], [], []
+    for cell in submitted.cells:
+        gid = _meta(cell).get("grade_id")
+        original = expected.get(gid)
+        if original is None or not _meta(original).get("locked"):
+            continue
+        if cell.get("cell_type") != original.cell_type:
+            retyped.append(f"{gid} ({original.cell_type} -> {cell.get('cell_type')})")
+            continue
+        if _meta(cell).get("checksum") != _meta(original).get("checksum"):
+            forged.append(gid)
+        else:
+            try:
+                if compute_checksum(cell) != _meta(original).get("checksum"):
+                    edited.append(gid)
+            except (KeyError, ValueError, TypeError, AttributeError):
+                edited.append(gid)
+    if retyped:
+        flags.append(f"cell type changed: {', '.join(retyped)}")
+    if forged:
+        flags.append(f"checksum edited: {', '.join(forged)}")
+    if edited:
+        flags.append(f"locked cells edited: {', '.join(edited)}")
+    return flags
+
+
+def _drop_duplicate_ids(nb: nbformat.NotebookNode) -> bool:
+    """Keep the nbgrader metadata of only the last cell with a given grade id, as nbgrader's
+    ``DeduplicateIds`` means to (it leaves an empty dict that its own validator then rejects,
+    which would fail the whole notebook). True if anything changed."""
+    seen, changed = set(), False
+    for cell in reversed(nb.cells):
+        gid = _meta(cell).get("grade_id")
+        if gid is None:
+            continue
+        if gid in seen:
+            del cell.metadata["nbgrader"]
+            changed = True
+        seen.add(gid)
+    return changed
+
+
+def leaks_hidden_tests(text: str, needles: Sequence[str] = HIDDEN_MARKERS) -> str | None:
+    """The first of ``needles`` found in ``text`` (HTML or code; tags and whitespace ignored)."""
+    squeezed = re.sub(r"\s+", "", html.unescape(re.sub(r"<[^>]*>", "", text)))
+    for needle in needles:
+        if re.sub(r"\s+", "", needle) in squeezed:
+            return needle
+    return None
+
+
+def hidden_test_lines(source: nbformat.NotebookNode) -> list[str]:
+    """The code inside the hidden-test regions of an instructor's notebook, line by line."""
+    lines, inside = [], False
+    for cell in source.cells:
+        for line in cell.source.splitlines():
+            if HIDDEN_MARKERS[0] in line:
+                inside = True
+            elif HIDDEN_MARKERS[1] in line:
+                inside = False
+            elif inside and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def _test_cells_leak(nb: nbformat.NotebookNode, needles: Sequence[str]) -> str | None:
+    """A hidden test left in a graded test cell of ``nb`` (what feedback would show), if any."""
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            leak = leaks_hidden_tests(cell.get("source", ""), needles)
+            if leak is not None:
+                return leak
+    return None
+
+
+# Lines of nbgrader's (and the trusted executor's) log worth showing the instructor.
+_LOG_FLAGS = [
+    (re.compile(r"Student notebook: (.*)"), "notebook: {0}"),
+    (re.compile(r"bubblewrap is not available"), "sandbox unavailable"),
+    (re.compile(r"Cell with id '(.*)' exists multiple times"), None),  # inspect_notebook says it
+    (re.compile(r"Missing grade cell (\S+)"), None),
+]
+
+
+def _flags_from_log(log: str) -> list[str]:
+    flags = []
+    for line in log.splitlines():
+        for pattern, template in _LOG_FLAGS:
+            m = pattern.search(line)
+            if m and template is not None:
+                flag = template.format(*m.groups())[:300]
+                if flag not in flags:
+                    flags.append(flag)
+    return flags
+
+
+def _last_error(result: dict) -> str:
+    """One line saying why nbgrader failed, from its captured error or log."""
+    text = (result.get("error") or "") + "\n" + (result.get("log") or "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception)\b", ln) and "NbGraderException" not in ln:
+            return ln[:300]
+    for ln in reversed(lines):
+        if ln.startswith("[ERROR]") and "see the the above" not in ln:
+            return ln[8:][:300]
+    return "nbgrader could not autograde it"
+
+
+# ----------------------------------------------------------------------------------------
+# Grading one student
+# ----------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _course_config(config_file: str) -> Config:
+    path = Path(config_file)
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def _config(task: dict[str, Any], slot: int, db_url: str) -> Config:
+    cfg = copy.deepcopy(_course_config(task["config_file"]))
+    over = Config()
+    over.CourseDirectory.db_url = db_url
+    over.TrustedExecute.uid = task.get("first_uid", FIRST_UID) + slot
+    over.TrustedExecute.hidden_paths = [str(p) for p in task["hidden_paths"]]
+    for section, values in task.get("overrides", {}).items():
+        for key, value in values.items():
+            over[section][key] = value
+    if not task.get("hardened", True):
+        # nbgrader as shipped: the notebook's own kernel decides (for the benchmark's baseline).
+        stock = Autograde.class_traits()["autograde_preprocessors"]
+        over.Autograde.autograde_preprocessors = stock.make_dynamic_default()
+    cfg.merge(over)
+    return cfg
+
+
+def _read_grades(db_url: str, assignment: str, student: str, result: StudentResult) -> None:
+    with Gradebook(db_url, COURSE_ID) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return
+        for nb in submission.notebooks:
+            result.grades[nb.name] = {g.name: g.auto_score for g in nb.grades}
+            result.comments[nb.name] = {c.name: c.auto_comment for c in nb.comments}
+
+
+def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
+    """Copy nbgrader's feedback to ``OUT/feedback/<student>/``, unless it would show hidden
+    tests: in the autograded notebook's test cells (the lines of the instructor's hidden
+    regions) or anywhere on the page (the markers)."""
+    course, student, assignment = Path(task["course_root"]), task["student"], task["assignment"]
+    made = course / "feedback" / student / assignment
+    for page in sorted(made.glob("*.html")):
+        source = nbformat.read(str(Path(task["source_dir"]) / f"{page.stem}.ipynb"), as_version=4)
+        autograded = nbformat.read(str(course / "autograded" / student / assignment / f"{page.stem}.ipynb"),
+                                   as_version=4)
+        leak = _test_cells_leak(autograded, [*HIDDEN_MARKERS, *hidden_test_lines(source)])
+        leak = leak or leaks_hidden_tests(page.read_text(errors="replace"))
+        if leak is not None:
+            page.unlink()
+            result.flags.append(f"feedback withheld: it would have shown hidden tests ({leak!r})")
+            continue
+        dest = Path(task["feedback_dir"]) / student / page.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(page, dest)
+        result.feedback.append(str(dest))
+
+
+def grade_student(task: dict[str, Any], slot: int) -> StudentResult:
+    """Autograde one student against a private copy of the template gradebook (see module doc).
+
+    ``task`` holds ``student``, ``assignment``, ``course_root``, ``config_file``,
+    ``template_db``, ``work_dir``, ``feedback_dir``, ``source_dir``, ``hidden_paths``, ``notebooks`` and
+    optionally ``hardened`` (False: nbgrader's own Execute), ``first_uid`` (the sandbox uid
+    of slot 0) and ``overrides`` (traitlets settings, ``{"TrustedExecute": {"timeout": 10}}``).
+    """
+    start = time.monotonic()
+    student, assignment = task["student"], task["assignment"]
+    course = Path(task["course_root"])
+    result = StudentResult(student, graded=False)
+    for name in task["notebooks"]:
+        release = nbformat.read(str(course / "release" / assignment / f"{name}.ipynb"), as_version=4)
+        try:
+            submitted = nbformat.read(str(course / "submitted" / student / assignment / f"{name}.ipynb"), as_version=4)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
+            result.flags.append(f"{name}.ipynb is not a readable notebook ({type(exc).__name__})")
+            continue
+        result.flags.extend(inspect_notebook(submitted, release))
+        if _drop_duplicate_ids(submitted):
+            nbformat.write(submitted, str(course / "submitted" / student / assignment / f"{name}.ipynb"))
+
+    private = Path(task["work_dir"]) / f"{student}.db"
+    private.unlink(missing_ok=True)
+    shutil.copyfile(task["template_db"], private)
+    db_url = f"sqlite:///{private}"
+    cfg = _config(task, slot, db_url)
+    api = NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
+
+    shutil.rmtree(Path(task["feedback_dir"]) / student, ignore_errors=True)
+    shutil.rmtree(course / "feedback" / student / assignment, ignore_errors=True)
+    graded = api.autograde(assignment, student, force=True, create=True)
+    result.log = graded.get("log") or ""
+    result.flags.extend(f for f in _flags_from_log(result.log) if f not in result.flags)
+    if graded["success"]:
+        result.graded = True
+        _read_grades(db_url, assignment, student, result)
+        feedback = api.generate_feedback(assignment, student, force=True)
+        if feedback["success"]:
+            _publish_feedback(task, result)
+        else:
+            result.flags.append(f"feedback could not be generated: {_last_error(feedback)}")
+    else:
+        result.flags.append(f"not graded: {_last_error(graded)}")
+        result.log += "\n" + (graded.get("error") or "")
+    private.unlink(missing_ok=True)
+    result.seconds = time.monotonic() - start
+    return result

@@ -1,0 +1,305 @@
+"""``python -m autograder grade``: grades, feedback, report; rerun, resume, parallel.
+
+The whole-run tests grade real notebooks in the sandbox and are marked slow. They share two
+runs: the bundled sample class (6 students, 2 workers) and a small class of cut-down notebooks
+(perfect, blank, buggy) graded serially after an interruption, then again in parallel.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import sandbox
+from autograder.__main__ import main
+from autograder.pipeline import Settings, grade
+from autograder.pool import Failure, run_tasks
+from autograder.sample_class import make_sample_class as sample
+from autograder.submission import HIDDEN_MARKERS, hidden_test_lines, inspect_notebook, leaks_hidden_tests
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = sample.HERE / sample.ASSIGNMENT
+EXERCISE_TITLES = ["Linear.backward", "Sigmoid.backward", "Tanh.backward", "ReLU.backward",
+                   "LinearSigmoid.backward", "Sequential.backward"]
+
+needs_sandbox = pytest.mark.skipif(
+    not sandbox.bubblewrap_available(),
+    reason="grading needs the bubblewrap sandbox (Debian package 'bubblewrap'; CI installs it)",
+)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def by_student(path: Path) -> dict[str, dict[str, str]]:
+    return {row["student_id"]: row for row in read_csv(path)}
+
+
+# ----------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["grade", "--assignment", "03_layers", "--submissions", "{missing}", "--out", "{out}"],
+         "submissions folder not found"),
+        (["grade", "--assignment", "99_nothing", "--submissions", "{empty}", "--out", "{out}"],
+         "unknown assignment '99_nothing'"),
+        (["grade", "--assignment", "03_layers", "--submissions", "{empty}", "--out", "{out}"],
+         "no notebooks found"),
+        (["grade", "--assignment", "03_layers"], "the following arguments are required"),
+        (["grade", "--assignment", "03_layers", "--submissions", "{empty}", "--out", "{out}", "--workers", "0"],
+         "--workers must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path, capsys):
+    (tmp_path / "empty" / "alice").mkdir(parents=True)
+    (tmp_path / "empty" / "alice" / "notes.txt").write_text("no notebook here")
+    paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "out": tmp_path / "out"}
+    assert run_cli([a.format(**paths) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def run_cli(args: list[str]) -> int:
+    try:
+        return main(args)
+    except SystemExit as exc:  # argparse exits by itself
+        return exc.code
+
+
+def test_help_names_the_commands_and_the_outputs(capsys):
+    assert run_cli(["--help"]) == 0
+    assert "grade" in capsys.readouterr().out
+    assert run_cli(["grade", "--help"]) == 0
+    text = capsys.readouterr().out
+    for needle in ["--assignment", "--submissions", "--out", "--workers", "--db-url", "grades.csv", "report.html",
+                   "feedback/<student_id>"]:
+        assert needle in text
+
+
+def test_python_dash_m_runs(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", "03_layers",
+                             "--submissions", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: submissions folder not found")
+
+
+# ----------------------------------------------------------------------------------------
+# Pieces that need no grading run
+# ----------------------------------------------------------------------------------------
+
+
+def test_sample_class_is_up_to_date():
+    assert sample.main(["--check"]) == 0, "run python autograder/sample_class/make_sample_class.py"
+
+
+def test_inspect_notebook_names_what_was_tampered_with():
+    release = nbformat.read(str(ROOT / "notebooks" / "03_layers" / "layers.ipynb"), as_version=4)
+    assert inspect_notebook(release, release) == []
+    nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    nb.cells.remove(tests[0])
+    tests[1].metadata.nbgrader["checksum"] = "0" * 32
+    tests[2].cell_type = "markdown"
+    tests[3].metadata.nbgrader["grade_id"] = "renamed"
+    tests[4].source += "\npass"
+    nb.cells.append(nbformat.from_dict(json.loads(json.dumps(tests[5]))))
+    flags = " | ".join(inspect_notebook(nb, release))
+    assert f"missing grade cells: {tests[0].metadata.nbgrader['grade_id']}" in flags
+    assert "checksum edited" in flags and "cell type changed" in flags and "renamed" in flags
+    assert "locked cells edited" in flags and "duplicated grade cells" in flags
+
+
+def test_hidden_tests_are_found_in_html_and_code():
+    lines = hidden_test_lines(nbformat.read(str(ROOT / "solutions" / "03_layers" / "layers.ipynb"), as_version=4))
+    assert 'check("layers.Linear.backward", Linear, hidden=True)' in lines
+    highlighted = ('<span class="n">check</span><span class="p">(</span><span class="s2">&quot;layers.Linear.'
+                   'backward&quot;</span>, <span class="n">Linear</span>, <span class="n">hidden</span>'
+                   '<span class="o">=</span><span class="kc">True</span>)')
+    assert leaks_hidden_tests(highlighted, lines) == lines[0]
+    assert leaks_hidden_tests(highlighted, ["hidden=True"]) == "hidden=True"
+    assert leaks_hidden_tests("<p>### BEGIN HIDDEN TESTS</p>") == "BEGIN HIDDEN TESTS"
+    assert leaks_hidden_tests("<p>Check Linear.backward on random shapes</p>", lines) is None
+
+
+def _task(task: str, slot: int):
+    """A task for the pool tests (spawned workers import it from this module)."""
+    if task == "hang":
+        time.sleep(600)
+    if task == "exit":
+        os._exit(3)
+    if task == "raise":
+        raise ValueError("broken submission")
+    return task, slot
+
+
+def test_pool_isolates_hanging_dying_and_raising_tasks():
+    results = dict(run_tasks(_task, ["hang", "a", "exit", "b", "raise", "c"], workers=2, timeout=20))
+    assert {k: v for k, v in results.items() if not isinstance(v, Failure)} == {
+        "a": ("a", results["a"][1]), "b": ("b", results["b"][1]), "c": ("c", results["c"][1])}
+    assert {results[k][1] for k in "abc"} <= {0, 1}
+    assert "longer than 20 s" in results["hang"].reason
+    assert "died" in results["exit"].reason
+    assert "ValueError: broken submission" in results["raise"].reason
+
+
+# ----------------------------------------------------------------------------------------
+# The sample class
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample") / "out"
+    summary = grade(Settings(sample.ASSIGNMENT, SAMPLE, out, workers=2, progress=None))
+    return out, summary
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_sample_class_grades(sample_run):
+    out, summary = sample_run
+    rows = read_csv(out / "grades.csv")
+    header = list(rows[0])
+    assert header[:4] == ["student_id", "assignment", "score", "max_score"]
+    assert header[-1] == "flags"
+    cells = header[4:-1]
+    assert cells == [f"{kind}_layers_{name.split('.')[0]}_backward" for name in EXERCISE_TITLES
+                     for kind in ("test", "hidden")]
+    grades = {r["student_id"]: r for r in rows}
+    assert sorted(grades) == sorted(sample.students())
+    assert {r["assignment"] for r in rows} == {"03_layers"}
+    max_score = float(grades["perfect"]["max_score"])
+    assert max_score == 18
+    assert float(grades["perfect"]["score"]) == max_score
+    assert all(float(grades["perfect"][c]) > 0 for c in cells)
+    assert float(grades["blank"]["score"]) == 0
+    buggy = float(grades["buggy"]["score"])
+    assert 0 < buggy < max_score
+    assert float(grades["buggy"]["test_layers_Tanh_backward"]) == 1
+    assert float(grades["buggy"]["hidden_layers_Sigmoid_backward"]) == 0
+    for cheater in ("cheater_rebind", "cheater_snoop"):
+        assert float(grades[cheater]["score"]) <= buggy, cheater
+    assert 0 < float(grades["partial"]["score"]) < max_score
+    assert sum(float(grades["partial"][c]) for c in cells) == float(grades["partial"]["score"])
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_sample_class_feedback_shows_no_hidden_tests(sample_run):
+    out, _ = sample_run
+    pages = sorted((out / "feedback").glob("*/layers.html"))
+    assert [p.parent.name for p in pages] == sorted(sample.students())
+    for page in pages:
+        text = page.read_text()
+        assert "BEGIN HIDDEN TESTS" not in text
+        assert leaks_hidden_tests(text, (*HIDDEN_MARKERS, "hidden=True")) is None, page
+        assert "hidden_layers_Linear_backward" in text  # the hidden cell is there, its code is not
+    blank = (out / "feedback" / "blank" / "layers.html").read_text()
+    assert "not implemented yet" in blank
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_sample_class_report(sample_run):
+    out, summary = sample_run
+    report = (out / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>")
+    for title in EXERCISE_TITLES:
+        assert title in report
+    assert report.count("data:image/png;base64,") == 2
+    for student in sample.students():
+        assert student in report
+    assert "median" in report and "mean" in report
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_rerun_skips_unchanged_students_and_writes_the_same_csv(sample_run):
+    out, first = sample_run
+    before = (out / "grades.csv").read_bytes()
+    again = grade(Settings(sample.ASSIGNMENT, SAMPLE, out, workers=2, progress=None))
+    assert again.graded == 0 and again.skipped == len(sample.students())
+    assert (out / "grades.csv").read_bytes() == before
+
+
+# ----------------------------------------------------------------------------------------
+# A small class: interrupted, resumed, regraded in parallel
+# ----------------------------------------------------------------------------------------
+
+SMALL = ("perfect", "blank", "buggy")
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small") / "submissions"
+    for student in SMALL:
+        nb = sample.exercises_only(nbformat.read(str(SAMPLE / student / "layers.ipynb"), as_version=4))
+        (root / student).mkdir(parents=True)
+        nbformat.write(nb, str(root / student / "layers.ipynb"))
+    return root
+
+
+def _gradebook_counts(db: Path) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return {
+            table: con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("student", "submitted_assignment", "submitted_notebook", "grade")
+        }
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_resume_after_kill_then_parallel_regrade_gives_the_same_grades(small_class, tmp_path):
+    out = tmp_path / "out"
+    db = tmp_path / "elsewhere" / "grades.db"
+    db.parent.mkdir()
+    url = f"sqlite:///{db}"
+    command = [sys.executable, "-m", "autograder", "grade", "--assignment", "03_layers", "--submissions",
+               str(small_class), "--out", str(out), "--workers", "1", "--db-url", url]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = out / "state.json"
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if state.exists() and json.loads(state.read_text())["assignments"]["03_layers"]:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = set(json.loads(state.read_text())["assignments"]["03_layers"])
+    assert 1 <= len(done) < len(SMALL)
+    assert not (out / "grades.csv").exists()
+
+    resumed = grade(Settings("03_layers", small_class, out, workers=1, db_url=url, progress=None))
+    assert resumed.skipped == len(done) and resumed.graded == len(SMALL) - len(done)
+    serial = by_student(out / "grades.csv")
+    assert sorted(serial) == sorted(SMALL)
+    assert float(serial["perfect"]["score"]) == 18 and float(serial["blank"]["score"]) == 0
+    assert _gradebook_counts(db) == {"student": 3, "submitted_assignment": 3, "submitted_notebook": 3, "grade": 36}
+
+    parallel = grade(Settings("03_layers", small_class, out, workers=2, db_url=url, force=True, progress=None))
+    assert parallel.graded == len(SMALL)
+    assert by_student(out / "grades.csv") == serial
+    assert _gradebook_counts(db) == {"student": 3, "submitted_assignment": 3, "submitted_notebook": 3, "grade": 36}
+    assert not (out / "gradebook.db").exists()  # --db-url was used, not the default

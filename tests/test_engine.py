@@ -1,0 +1,140 @@
+"""The trusted grading engine, on a small notebook built here (one Linear.backward exercise)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+
+from autograder import engine, sandbox
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sandbox.bubblewrap_available() or os.getuid() != 0,
+        reason="grading runs student code in the bubblewrap sandbox (CI installs the 'bubblewrap' package)",
+    ),
+]
+
+HEADER = "import numpy as np\nimport course\nfrom course.exercises import check"
+CORRECT = (
+    "        self.W.grad += self.x.T @ grad_out\n"
+    "        self.b.grad += grad_out.sum(axis=0)\n"
+    "        return grad_out @ self.W.data.T"
+)
+VISIBLE = '"""Check that Linear.backward matches centred differences."""\ncheck("layers.Linear.backward", Linear)'
+HIDDEN = (
+    '"""Check Linear.backward on hidden cases."""\n'
+    "### BEGIN HIDDEN TESTS\n"
+    'check("layers.Linear.backward", Linear, hidden=True)\n'
+    "### END HIDDEN TESTS"
+)
+
+
+def notebook(body: str, extra: str = "") -> nbformat.NotebookNode:
+    def cell(source, **meta):
+        c = nbformat.v4.new_code_cell(source)
+        if meta:
+            c.metadata["nbgrader"] = {"schema_version": 3, **meta}
+        return c
+
+    solution = f"class Linear(course.layers.Linear):\n    def backward(self, grad_out):\n{body}"
+    cells = [
+        cell(HEADER),
+        cell(solution, grade=False, solution=True, locked=False, grade_id="linear"),
+        cell(VISIBLE, grade=True, solution=False, locked=True, points=1, grade_id="test_linear"),
+        cell(HIDDEN, grade=True, solution=False, locked=True, points=2, grade_id="hidden_linear"),
+    ]
+    if extra:
+        cells.insert(2, cell(extra))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def grade(nb, tmp_path, **kwargs):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    os.chmod(workdir, 0o755)
+    return engine.grade(nb, workdir=workdir, cell_timeout=20, cpu_seconds=10, **kwargs), workdir
+
+
+def scores(run) -> dict[str, bool]:
+    return {g: v.passed for g, v in run.verdicts.items()}
+
+
+def test_a_correct_solution_earns_every_cell_and_hidden_tests_are_stripped(tmp_path):
+    nb = notebook(CORRECT)
+    run, workdir = grade(nb, tmp_path)
+    assert run.status == "ok" and run.sandboxed
+    assert scores(run) == {"test_linear": True, "hidden_linear": True}
+    sent = nbformat.read(str(workdir / "notebook.ipynb"), as_version=4)
+    assert "hidden=True" not in json.dumps(sent), "hidden tests must never reach the student's kernel"
+    assert "BEGIN HIDDEN TESTS" not in nb.cells[3].source and "hidden=True" not in nb.cells[3].source
+    assert nb.cells[3].outputs[0]["output_type"] == "stream"
+
+
+def test_a_stub_and_a_bug_fail_with_safe_messages(tmp_path):
+    run, _ = grade(notebook("        raise NotImplementedError()"), tmp_path)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    assert "not implemented" in run.verdicts["test_linear"].messages[0]
+
+    buggy = CORRECT.replace("grad_out.sum(axis=0)", "grad_out[0]")
+    nb = notebook(buggy)
+    (tmp_path / "b").mkdir()
+    run, _ = grade(nb, tmp_path / "b")
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    message = run.verdicts["hidden_linear"].messages[0]
+    assert "dL/db" in message and "max relative error" in message and "expected" not in message
+    error = nb.cells[3].outputs[0]
+    assert error["output_type"] == "error" and error["ename"] == "GradCheckError"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # Rebinding the checker and the comparison: the kernel's verdict is ignored anyway.
+        "import course.exercises as E\nE.check = lambda *a, **k: print('✓ passed')\ncheck = E.check\n"
+        "np.allclose = lambda *a, **k: True",
+        # A display formatter that prints a score.
+        "get_ipython().display_formatter.formatters['text/plain'].for_type(int, lambda *a: print('10/10'))",
+        # An input transformer that strips every check() call from later cells.
+        "get_ipython().input_transformers_cleanup.append(lambda lines: [l for l in lines if 'check' not in l])",
+    ],
+    ids=["rebinds-checker", "display-formatter", "input-transformer"],
+)
+def test_tampering_with_the_kernel_earns_nothing(tmp_path, extra):
+    run, _ = grade(notebook("        raise NotImplementedError()", extra), tmp_path)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+
+
+def test_a_kernel_that_exits_is_graded_alone_with_a_clear_status(tmp_path):
+    run, _ = grade(notebook(CORRECT, "import os\nos._exit(3)"), tmp_path)
+    assert "kernel died" in run.status
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    assert "did not finish" in run.verdicts["test_linear"].messages[0]
+
+
+def test_a_finite_difference_backward_fails_the_large_hidden_case(tmp_path):
+    finite_differences = (
+        "        from course.gradcheck import numerical_gradient\n"
+        "        x = self.x\n"
+        "        f = lambda _: self.forward(x)\n"
+        "        self.W.grad += numerical_gradient(f, self.W.data, grad_out)\n"
+        "        self.b.grad += numerical_gradient(f, self.b.data, grad_out)\n"
+        "        return numerical_gradient(self.forward, x.copy(), grad_out)"
+    )
+    run, _ = grade(notebook(finite_differences), tmp_path)
+    assert run.verdicts["test_linear"].passed  # small visible cases: it is a correct gradient ...
+    assert not run.verdicts["hidden_linear"].passed  # ... but the large case runs out of CPU time
+    assert "did not finish" in " ".join(run.verdicts["hidden_linear"].messages)
+
+
+def test_an_ungradable_test_cell_is_refused(tmp_path):
+    nb = notebook(CORRECT)
+    nb.cells[2].source = VISIBLE + "\nassert True"
+    run, _ = grade(nb, tmp_path)
+    assert not run.verdicts["test_linear"].passed and run.verdicts["hidden_linear"].passed
+    assert "cannot be graded" in run.verdicts["test_linear"].messages[0]
