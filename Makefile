@@ -35,6 +35,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m course.demo
 
+# One BLAS thread per test worker: the workers already fill the cores, and oversubscribed
+# OpenBLAS threads are slower than none on a loaded machine.
+test: export OPENBLAS_NUM_THREADS = 1
+test: export OMP_NUM_THREADS = 1
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-current-env tests solutions

@@ -497,7 +497,7 @@ def run(quick: bool, glibc_defaults: bool) -> None:
     if hasattr(os, "getloadavg") and os.getloadavg()[0] > (os.cpu_count() or 1) / 2:
         print(
             "  BUSY       other processes are running: absolute times are inflated and noisy; the\n"
-            "             ratios (from samples taken side by side) are the figures to trust"
+            "             ratios (samples taken side by side) hold up better; check their spread"
         )
     print()
 

@@ -112,10 +112,18 @@ def elu_grad(x: ArrayLike, alpha: float = 1.0) -> Array:
 
 
 def log_softmax(scores: ArrayLike, axis: int = -1) -> Array:
-    """log softmax via log-sum-exp: s − max(s) − log Σ exp(s − max(s))."""
+    """log softmax via log-sum-exp: s − max(s) − log Σ exp(s − max(s)).
+
+    The largest score contributes exactly e⁰ = 1 to the sum, so the log is taken as
+    log1p(sum of the others): a confident prediction keeps its tiny, positive loss (such as
+    log(1 + 2e⁻¹¹⁰)) instead of rounding to zero.
+    """
     s = _as_float(scores)
-    shifted = s - s.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    winner = np.expand_dims(np.argmax(s, axis=axis), axis)
+    shifted = s - np.take_along_axis(s, winner, axis=axis)
+    others = np.exp(shifted)
+    np.put_along_axis(others, winner, 0.0, axis=axis)
+    return shifted - np.log1p(others.sum(axis=axis, keepdims=True))
 
 
 def softmax(scores: ArrayLike, axis: int = -1) -> Array:

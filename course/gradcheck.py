@@ -284,7 +284,7 @@ def compare(
     worst = tuple(int(i) for i in worst)
     max_err = float(err[k])
     passed = max_err < tol
-    hint = "" if passed else diagnose(a_vals, n_vals, batch=batch)
+    hint = "" if passed else diagnose(a_vals, n_vals, batch=batch, noun=noun)
     return TensorCheck(
         name, numeric.shape, max_err, worst, float(analytic[worst]), float(numeric[worst]),
         passed, int(err.size), hint, analytic=analytic, numeric=numeric,

@@ -65,9 +65,17 @@ def weights(model: Layer) -> list[Parameter]:
     return [p for p in model.parameters() if p.data.ndim >= 2]
 
 
+def _is_classification(y: NDArray) -> bool:
+    """Integer class labels, or one column of 0/1 targets; anything else is regression."""
+    if np.issubdtype(y.dtype, np.integer):
+        return True
+    return (y.ndim == 1 or y.shape[1:] == (1,)) and bool(np.all((y == 0) | (y == 1)))
+
+
 @dataclass
 class History:
-    """What ``fit`` records: the loss of every step, and accuracies and lr once per epoch."""
+    """What ``fit`` records: the loss of every step, and accuracies (for classification) and
+    the learning rate once per epoch."""
 
     loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
@@ -99,35 +107,38 @@ def fit(
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    classifying = _is_classification(y)
     history = History()
     start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        for xb, yb in minibatches(X, y, batch_size, rng=rng):
-            optimizer.zero_grad()
-            value = loss.forward(model.forward(xb), yb)
-            if reg is not None:
-                value += reg(weights(model))
-                reg.backward(weights(model))
-            model.backward(loss.backward())
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            if not np.isfinite(value):
-                raise FloatingPointError(
-                    f"the loss became {value} at epoch {epoch}: the learning rate "
-                    f"({optimizer.lr:g}) is probably too large"
-                )
-            history.loss.append(float(value))
-        history.lr.append(optimizer.lr)
-        history.train_acc.append(accuracy(model, X, y))
-        if X_val is not None and y_val is not None:
-            history.val_acc.append(accuracy(model, X_val, y_val))
-        if verbose:
-            val = f", val acc {history.val_acc[-1]:.3f}" if history.val_acc else ""
-            print(
-                f"epoch {epoch:3d}/{epochs}: loss {history.loss[-1]:.4f}, "
-                f"train acc {history.train_acc[-1]:.3f}{val}",
-                file=sys.stderr,
-            )
+    # A diverging run overflows inside the layers; it is reported once, below, by the check on
+    # the loss, instead of as a stream of numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, epochs + 1):
+            for xb, yb in minibatches(X, y, batch_size, rng=rng):
+                optimizer.zero_grad()
+                value = loss.forward(model.forward(xb), yb)
+                if reg is not None:
+                    value += reg(weights(model))
+                if not np.isfinite(value):  # before the step, so the weights stay finite
+                    raise FloatingPointError(
+                        f"the loss became {value} at epoch {epoch}: the learning rate "
+                        f"({optimizer.lr:g}) is probably too large"
+                    )
+                if reg is not None:
+                    reg.backward(weights(model))
+                model.backward(loss.backward())
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                history.loss.append(float(value))
+            history.lr.append(optimizer.lr)
+            if classifying:
+                history.train_acc.append(accuracy(model, X, y))
+                if X_val is not None and y_val is not None:
+                    history.val_acc.append(accuracy(model, X_val, y_val))
+            if verbose:
+                acc = f", train acc {history.train_acc[-1]:.3f}" if history.train_acc else ""
+                val = f", val acc {history.val_acc[-1]:.3f}" if history.val_acc else ""
+                print(f"epoch {epoch:3d}/{epochs}: loss {history.loss[-1]:.4f}{acc}{val}", file=sys.stderr)
     history.seconds = time.perf_counter() - start
     return history

@@ -15,7 +15,7 @@ import pytest
 import course
 from course import data
 from course.exercises import check, get
-from course.exercises.mlp import KINK_GAP, loss_terms, valid
+from course.exercises.mlp import KINK_GAP, STEP, loss_terms, valid
 from course.gradcheck import GradCheckError, numerical_gradient
 from course.network import TwoLayerNet
 
@@ -266,7 +266,7 @@ def test_correct_implementation_passes(name, impl, hidden):
     assert verdicts and all(v.passed for v in verdicts)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(6))
 def test_correct_implementation_passes_on_many_seeds(seed):
     for name in NAMES:
         check(name, EinsumNet, seed=seed, quiet=True)
@@ -485,7 +485,7 @@ def test_cases_keep_hidden_pre_activations_away_from_the_kink(hidden):
             assert valid(case.arrays)
             z = case.arrays["X"] @ case.arrays["W1"] + case.arrays["b1"]
             assert np.min(np.abs(z)) >= KINK_GAP
-            assert 2e-4 * np.max(np.abs(case.arrays["X"])) < KINK_GAP  # the largest step moves z less
+            assert 2 * STEP * np.max(np.abs(case.arrays["X"])) < KINK_GAP  # the largest step moves z less
 
 
 def test_visible_case_is_the_same_every_time():

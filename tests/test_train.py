@@ -123,12 +123,6 @@ def test_one_full_batch_epoch_is_one_hand_written_step_with_l2(rng):
     np.testing.assert_allclose(model[0].b.data, b - lr * diff.sum(axis=0) / 6, rtol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="library bug: fit always records accuracy, which cannot compare argmax predictions "
-    "(N,) with regression targets (N, D > 1) (see the report)",
-)
 def test_fit_trains_a_regression_with_several_outputs(rng):
     """Check MSE regression onto (N, 2) targets, as in the lecture's 20-line network."""
     X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
@@ -197,12 +191,6 @@ def test_fit_raises_floating_point_error_naming_the_learning_rate():
             diverging_fit()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="library issue: fit lets numpy's overflow RuntimeWarnings out of course.layers/losses "
-    "before its FloatingPointError, and pyproject turns those into errors (see the report)",
-)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_fit_reports_divergence_only_through_floating_point_error():
     """Check the student sees one clear error, not numpy's overflow warnings first."""

@@ -193,8 +193,20 @@ class Exercise:
             return None
         return value
 
-    @staticmethod
+    #: The centred-difference step of this exercise's numerical checks.
+    h: float = 1e-5
+
+    def numerical(self, f: Callable[[np.ndarray], Any], x: np.ndarray, grad_out: np.ndarray | None,
+                  indices: list[tuple[int, ...]] | None) -> np.ndarray:
+        """The numerical gradient the student's is compared with (override for another method)."""
+        return numerical_gradient(f, x, grad_out, h=self.h, indices=indices)
+
+    def compare(self, name: str, analytic: np.ndarray, numeric: np.ndarray, **kwargs: Any) -> TensorCheck:
+        """How an analytic gradient is judged against the numerical one (override to rescale)."""
+        return compare(name, analytic, numeric, **kwargs)
+
     def compare_gradient(
+        self,
         verdict: Verdict,
         name: str,
         analytic: np.ndarray | None,
@@ -207,7 +219,8 @@ class Exercise:
         rng: np.random.Generator | None = None,
         tol: float = TOLERANCE,
     ) -> TensorCheck | None:
-        """Compare ``analytic`` with the centred-difference gradient of ``sum(f(x) * grad_out)``."""
+        """Compare ``analytic`` with the numerical gradient of ``sum(f(x) * grad_out)``, on a
+        random sample of ``max_entries`` entries when ``x`` is larger."""
         if analytic is None:
             return None
         if not (isinstance(x, np.ndarray) and x.dtype == np.float64):
@@ -217,8 +230,8 @@ class Exercise:
             rng = rng or np.random.default_rng(0)
             flat = np.sort(rng.choice(x.size, size=max_entries, replace=False))
             indices = [tuple(int(i) for i in np.unravel_index(k, x.shape)) for k in flat]
-        numeric = numerical_gradient(f, x, grad_out, indices=indices)
-        result = compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch)
+        numeric = self.numerical(f, x, grad_out, indices)
+        result = self.compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch)
         verdict.checks.append(result)
         return result
 

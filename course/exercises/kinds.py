@@ -130,8 +130,12 @@ class LayerExercise(Exercise):
         self.compare_values(v, "forward output", out, ref.forward(x))
         grad_x = self.expect_array(v, outputs, "grad_x", x.shape, "the gradient backward returns (dL/dx)")
         self.compare_gradient(v, "dL/dx", grad_x, ref.forward, x, grad_out, **sample)
-        for i, p in enumerate(ref.parameters()):
+        params = ref.parameters()
+        names = [p.name for p in params]
+        for i, p in enumerate(params):
             label = p.name or f"parameter {i}"
+            if names.count(p.name) > 1:  # e.g. the W of each Linear in a Sequential
+                label = f"{p.name} no. {names[: i + 1].count(p.name)}"  # dL/dW no. 2: the second layer's W
             total = self.expect_array(v, outputs, f"grad{i}", p.data.shape, f"{label}.grad")
             if total is None:
                 continue

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import layers as L
 from ..gradcheck import TOLERANCE, TensorCheck, compare, numerical_gradient
-from .base import Verdict, register
+from .base import register
 from .kinds import LayerExercise, away_from
 
 __all__ = ["ExtrapolatedGradients", "compare_scaled", "extrapolated_gradient"]
@@ -87,39 +87,16 @@ def compare_scaled(
 
 
 class ExtrapolatedGradients:
-    """Mixin for an :class:`~course.exercises.base.Exercise`: its ``compare_gradient`` uses
-    :func:`extrapolated_gradient` with the step ``self.h`` and :func:`compare_scaled` (the
-    signature is the base one)."""
+    """Mixin for an :class:`~course.exercises.base.Exercise`: its numerical checks use
+    :func:`extrapolated_gradient` with the step ``self.h``, judged by :func:`compare_scaled`."""
 
     h: float = 1e-3
 
-    def compare_gradient(
-        self,
-        verdict: Verdict,
-        name: str,
-        analytic: np.ndarray | None,
-        f: Callable[[np.ndarray], Any],
-        x: np.ndarray,
-        grad_out: np.ndarray | None,
-        *,
-        batch: int | None = None,
-        max_entries: int | None = None,
-        rng: np.random.Generator | None = None,
-        tol: float = TOLERANCE,
-    ) -> TensorCheck | None:
-        if analytic is None:
-            return None
-        if not (isinstance(x, np.ndarray) and x.dtype == np.float64):
-            x = np.array(x, dtype=np.float64)
-        indices = None
-        if max_entries is not None and x.size > max_entries:
-            rng = rng or np.random.default_rng(0)
-            flat = np.sort(rng.choice(x.size, size=max_entries, replace=False))
-            indices = [tuple(int(i) for i in np.unravel_index(k, x.shape)) for k in flat]
-        numeric = extrapolated_gradient(f, x, grad_out, h=self.h, indices=indices)
-        result = compare_scaled(name, analytic, numeric, tol=tol, indices=indices, batch=batch)
-        verdict.checks.append(result)
-        return result
+    def numerical(self, f, x, grad_out, indices):
+        return extrapolated_gradient(f, x, grad_out, h=self.h, indices=indices)
+
+    def compare(self, name, analytic, numeric, **kwargs):
+        return compare_scaled(name, analytic, numeric, **kwargs)
 
 
 class _LayerExercise(ExtrapolatedGradients, LayerExercise):
