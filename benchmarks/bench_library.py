@@ -220,7 +220,8 @@ def nn20_plain(
 
     The keywords move it, one at a time, to course's exact arithmetic:
     ``stable_sigmoid``: course.activations.sigmoid's overflow-free formula;
-    ``input_grad``: also compute dL/dx = dz · w1ᵀ, which course's first Linear returns;
+    ``input_grad``: also compute dL/dx = dz · w1ᵀ, which course's first Linear skips
+    (``input_grad=False``): shown for reference;
     ``accumulate``: a list of grad arrays (w1, b1, w2, b2) zeroed then added into, as
     optimizer.zero_grad() and ``p.grad +=`` do.
     """
@@ -276,7 +277,7 @@ def nn20_course(
     x: np.ndarray, y: np.ndarray, w1: np.ndarray, w2: np.ndarray, lr: float
 ) -> tuple[Step, list[np.ndarray]]:
     """The course model with the lecture's weights copied in; returns (step, parameter arrays)."""
-    model = Sequential(Linear(w1.shape[0], w1.shape[1]), Sigmoid(), Linear(w2.shape[0], w2.shape[1]))
+    model = Sequential(Linear(w1.shape[0], w1.shape[1], input_grad=False), Sigmoid(), Linear(w2.shape[0], w2.shape[1]))
     model[0].W.data[...] = w1
     model[2].W.data[...] = w2
     optimizer = SGD(model.parameters(), lr=lr)
@@ -302,9 +303,10 @@ def nn20_variants(seed: int = 0) -> dict[str, tuple[Step, list[np.ndarray]]]:
         "lecture verbatim": (nn20_lecture(x, y, lw1, lw2, lr), [lw1, lw2]),
         "plain": plain(),
         "+ stable sigmoid": plain(stable_sigmoid=True),
-        "+ dL/dx of the first layer": plain(stable_sigmoid=True, input_grad=True),
-        "+ zero_grad and grad +=": plain(stable_sigmoid=True, input_grad=True, accumulate=True),
+        "+ zero_grad and grad +=": plain(stable_sigmoid=True, accumulate=True),
         "course": nn20_course(x, y, w1, w2, lr),
+        # What Linear(..., input_grad=False) saves course's first layer: one more large matmul.
+        "(+ dL/dx of the first layer)": plain(stable_sigmoid=True, input_grad=True, accumulate=True),
     }
 
 
@@ -337,20 +339,22 @@ def check_nn20() -> None:
 
 
 def mlp_flops() -> float:
-    """3 matmuls per Linear (forward x·W, backward xᵀ·g and g·Wᵀ), each 2·N·in·out FLOPs."""
+    """3 matmuls per Linear (forward x·W, backward xᵀ·g and g·Wᵀ), each 2·N·in·out FLOPs,
+    but 2 for the first layer, which skips dL/dX (``Linear(..., input_grad=False)``)."""
     n, sizes = MLP["N"], (MLP["D_in"], MLP["H"], MLP["D_out"])
-    return sum(3 * 2.0 * n * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=False))
+    return sum((2 if i == 0 else 3) * 2.0 * n * a * b for i, (a, b) in enumerate(pairs))
 
 
 def mlp_variants(seed: int = 0) -> dict[str, tuple[Step, list[np.ndarray]]]:
-    """course's MLP step, the same arithmetic in plain numpy (dL/dX included), and the bare
-    six matmuls of the step (a lower bound on its time)."""
+    """course's MLP step, the same arithmetic in plain numpy (no dL/dX for the data), and the
+    bare five matmuls of the step (a lower bound on its time)."""
     rng = np.random.default_rng(seed)
     n, d_in, h, d_out, lr = MLP["N"], MLP["D_in"], MLP["H"], MLP["D_out"], MLP["lr"]
     x = rng.standard_normal((n, d_in))
     labels = rng.integers(0, d_out, n)
 
-    model = Sequential(Linear(d_in, h, rng=rng), ReLU(), Linear(h, d_out, rng=rng))
+    model = Sequential(Linear(d_in, h, rng=rng, input_grad=False), ReLU(), Linear(h, d_out, rng=rng))
     start = [p.data.copy() for p in model.parameters()]
     optimizer = SGD(model.parameters(), lr=lr)
     course_params = [p.data for p in model.parameters()]
@@ -366,8 +370,12 @@ def mlp_variants(seed: int = 0) -> dict[str, tuple[Step, list[np.ndarray]]]:
         z1 = x @ w1 + b1
         a1 = np.maximum(z1, 0.0)
         s = a1 @ w2 + b2
-        shifted = s - s.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        # course.activations.log_softmax: log-sum-exp with the winner's e^0 = 1 taken out (log1p)
+        winner = s.argmax(axis=1)[:, None]
+        shifted = s - np.take_along_axis(s, winner, axis=1)
+        others = np.exp(shifted)
+        np.put_along_axis(others, winner, 0.0, axis=1)
+        log_p = shifted - np.log1p(others.sum(axis=1, keepdims=True))
         loss = float(-np.mean(log_p[rows, labels]))
         ds = np.exp(log_p)
         ds[rows, labels] -= 1.0
@@ -377,7 +385,6 @@ def mlp_variants(seed: int = 0) -> dict[str, tuple[Step, list[np.ndarray]]]:
         dz1 = (ds @ w2.T) * (z1 > 0)
         gs[0] += x.T @ dz1
         gs[1] += dz1.sum(axis=0)
-        dz1 @ w1.T  # dL/dX, as course's first Linear returns it
         for w, g in zip(ws, gs, strict=True):
             w -= lr * g
         return loss
@@ -387,7 +394,7 @@ def mlp_variants(seed: int = 0) -> dict[str, tuple[Step, list[np.ndarray]]]:
     a1 = rng.standard_normal((n, h))
 
     def matmuls_only() -> None:
-        x @ mw1, a1 @ mw2, a1.T @ g2, g2 @ mw2.T, x.T @ g1, g1 @ mw1.T
+        x @ mw1, a1 @ mw2, a1.T @ g2, g2 @ mw2.T, x.T @ g1
 
     return {
         "course": (course_step(model, SoftmaxCrossEntropy(), optimizer, x, labels), course_params),
@@ -570,19 +577,14 @@ def run(quick: bool, glibc_defaults: bool) -> None:
         f"{fmt_time(t1['plain, 1-1-1 network'].median)})"
     )
 
-    print(f"\n2. MLP step: {mlp_flops() / 1e9:.3f} GFLOP counted (3 matmuls per Linear, 2·N·in·out each)")
+    print(f"\n2. MLP step: {mlp_flops() / 1e9:.3f} GFLOP counted (2·N·in·out a matmul; 3 a Linear, 2 the first)")
     labels = {
         "course": "course step",
         "plain": "plain numpy, same arithmetic",
-        "matmuls only": "the step's 6 matmuls alone",
+        "matmuls only": "the step's 5 matmuls alone",
     }
     for name in t2:
         print(line(labels.get(name, name), t2[name], f"  {gflops[name].median:6.1f} GFLOP/s"))
-    first_dx = 2.0 * MLP["N"] * MLP["D_in"] * MLP["H"]
-    print(
-        f"   {100 * (1 - first_dx / mlp_flops()):.0f} % of the counted FLOPs are needed for the update; "
-        "the rest is dL/dX of the input, which course's first Linear returns"
-    )
     if hasattr(os, "getloadavg"):
         print(f"\nload at the end: {load()} (1, 5, 15 min)")
     print(

@@ -124,11 +124,17 @@ class Layer:
 class Linear(Layer):
     """y = x @ W + b, with W of shape (D, M) and b of shape (M,).
 
-    Weights start as N(0, 2/D) (He initialisation), biases at zero.
+    Weights start as N(0, 2/D) (He initialisation), biases at zero. ``input_grad=False``
+    makes ``backward`` skip dL/dx (for a first layer fed with data).
     """
 
     def __init__(
-        self, in_features: int, out_features: int, *, rng: int | np.random.Generator | None = None
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rng: int | np.random.Generator | None = None,
+        input_grad: bool = True,
     ) -> None:
         if in_features < 1 or out_features < 1:
             raise ValueError(
@@ -139,6 +145,7 @@ class Linear(Layer):
         scale = np.sqrt(2.0 / in_features)
         self.W = Parameter(_rng(rng).normal(0.0, scale, (in_features, out_features)), "W")
         self.b = Parameter(np.zeros(out_features), "b")
+        self.input_grad = input_grad
         self.x: Array | None = None
 
     def __repr__(self) -> str:
@@ -150,12 +157,16 @@ class Linear(Layer):
         return self.x @ self.W.data + self.b.data
 
     def backward(self, grad_out: ArrayLike) -> Array:
-        """grad_out: (N, M) -> dL/dx: (N, D); adds dL/dW (D, M) and dL/db (M,)."""
+        """grad_out: (N, M) -> dL/dx: (N, D); adds dL/dW (D, M) and dL/db (M,).
+
+        With ``input_grad=False`` (a first layer, whose input is data) it returns None and
+        skips the matmul that dL/dx would cost, as frameworks do for inputs that need no grad.
+        """
         x = self._saved("x")
         grad_out = self._grad_out(grad_out, (x.shape[0], self.out_features))
         self.W.grad += x.T @ grad_out
         self.b.grad += grad_out.sum(axis=0)
-        return grad_out @ self.W.data.T
+        return grad_out @ self.W.data.T if self.input_grad else None
 
 
 class LinearSigmoid(Layer):

@@ -352,3 +352,16 @@ def test_sequential_shape_error_names_the_inner_layer_that_failed():
         net.forward(np.ones((2, 3)))
     message = str(info.value)
     assert "Linear(5, 2)" in message and "(N, 5)" in message and "(2, 4)" in message
+
+
+def test_linear_without_input_grad_skips_dx_but_keeps_parameter_gradients(rng):
+    """Check Linear(..., input_grad=False): backward returns None, W.grad and b.grad unchanged."""
+    x, grad_out = rng.normal(size=(5, 3)), rng.normal(size=(5, 4))
+    full, first = Linear(3, 4, rng=7), Linear(3, 4, rng=7, input_grad=False)
+    full.forward(x)
+    first.forward(x)
+    assert full.backward(grad_out) is not None
+    assert first.backward(grad_out) is None
+    np.testing.assert_array_equal(first.W.grad, full.W.grad)
+    np.testing.assert_array_equal(first.b.grad, full.b.grad)
+    np.testing.assert_allclose(first.W.grad, x.T @ grad_out, rtol=1e-12)
