@@ -10,12 +10,13 @@ Modules, one lecture concept each:
 - :mod:`course.gradcheck`: centred differences, relative error, layer/loss checkers
 - :mod:`course.optim`: optimisers and learning-rate schedules
 - :mod:`course.train`: minibatches, the fit loop, accuracy
+- :mod:`course.network`: a two-layer network written out by hand (the MLP assignment's reference)
 - :mod:`course.data`: small datasets shipped inside the package
 - :mod:`course.plot`: the pictures
 - :mod:`course.exercises`: the catalogue of graded exercises and ``check()``
 """
 
-from . import activations, data, gradcheck, graph, layers, losses, neuron, optim, plot, train
+from . import activations, data, gradcheck, graph, layers, losses, network, neuron, optim, plot, train
 from .gradcheck import (
     GradCheckError,
     GradCheckReport,
@@ -49,6 +50,7 @@ from .losses import (
     MulticlassSVM,
     SoftmaxCrossEntropy,
 )
+from .network import TwoLayerNet
 from .neuron import LogisticRegression, Neuron, Perceptron
 from .optim import SGD, Adam, CosineDecay, Momentum, RMSProp, StepDecay
 from .train import History, accuracy, fit, minibatches
@@ -90,6 +92,7 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "StepDecay",
     "Tanh",
+    "TwoLayerNet",
     "Value",
     "accuracy",
     "activations",
@@ -103,6 +106,7 @@ __all__ = [
     "layers",
     "losses",
     "minibatches",
+    "network",
     "neuron",
     "numerical_gradient",
     "optim",

@@ -84,7 +84,11 @@ def test_honest_baselines(run):
     assert float(rows["honest_wrong"]["score"]) < MAX_SCORE
 
 
-@pytest.mark.parametrize("entry", CATALOGUE, ids=[e.name for e in CATALOGUE])
+@pytest.mark.parametrize(
+    "entry",
+    [pytest.param(e, id=e.name, marks=[pytest.mark.xfail(strict=True, reason=e.known_hole)] if e.known_hole else [])
+     for e in CATALOGUE],
+)
 def test_hostile_submission(entry, run):
     _, rows = run
     row = rows[entry.name]

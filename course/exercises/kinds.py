@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..layers import Parameter
-from .base import Case, Exercise, Verdict
+from .base import Case, Exercise, Verdict, judge_rng
 
 __all__ = [
     "ElementwiseExercise",
@@ -125,7 +125,7 @@ class LayerExercise(Exercise):
         ref = self._layer(self.reference, case)
         x, grad_out = a["x"].copy(), a["grad_out"]
         batch = x.shape[0] if x.ndim > 1 else None
-        sample = {"max_entries": cfg.get("max_entries"), "rng": np.random.default_rng(0), "batch": batch}
+        sample = {"max_entries": cfg.get("max_entries"), "rng": judge_rng(), "batch": batch}
         out = self.expect_array(v, outputs, "out", grad_out.shape, "the forward output")
         self.compare_values(v, "forward output", out, ref.forward(x))
         grad_x = self.expect_array(v, outputs, "grad_x", x.shape, "the gradient backward returns (dL/dx)")

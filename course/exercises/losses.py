@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses as F
-from .base import Case, Exercise, Verdict, register
+from .base import Case, Exercise, Verdict, judge_rng, register
 from .kinds import LossExercise, away_from
 from .layers import compare_scaled, extrapolated_gradient
 
@@ -107,7 +107,7 @@ class BatchLossExercise(LossExercise):
 
     def _entries(self, case: Case) -> list[Index] | None:
         pred, target = case.arrays["pred"], case.arrays["target"]
-        rng = np.random.default_rng(0)
+        rng = judge_rng()
         indices = _sample(pred.shape, case.config.get("max_entries"), rng)
         if indices is not None and case.config.get("target") == "labels":
             rows = rng.choice(pred.shape[0], size=len(indices) // 2, replace=False)
@@ -192,7 +192,7 @@ class RegularizerExercise(Exercise):
         ref = self.reference(**case.config.get("kwargs", {}))
         grad = self.expect_array(v, outputs, "grad", w.shape, "the gradient grad(w) returns")
         if grad is not None:
-            indices = _sample(w.shape, case.config.get("max_entries"), np.random.default_rng(0))
+            indices = _sample(w.shape, case.config.get("max_entries"), judge_rng())
             numeric = np.full(w.shape, np.nan)
             for ix in indices if indices is not None else np.ndindex(w.shape):
                 numeric[ix] = extrapolated_gradient(ref.value, np.array([w[ix]]), h=self.h)[0]

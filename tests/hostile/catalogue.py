@@ -134,6 +134,8 @@ class Hostile:
     flag: str | None = None
     #: Grade a perfect submission right after it, to show it is unaffected.
     peer: bool = False
+    #: Why the grader is known to lose to this attack (the test is then a strict xfail).
+    known_hole: str | None = None
 
 
 def _test_cells(nb) -> list:
@@ -269,7 +271,9 @@ CATALOGUE: list[Hostile] = [
                       for name in ["Linear", "Sigmoid", "Tanh", "ReLU", "LinearSigmoid", "Sequential"]}
     """)]),
     Hostile("delegate_untrapped", "the delegation trap and profiler disabled, then super()",
-            every("return super().backward(grad_out)"), [("start", """
+            every("return super().backward(grad_out)"), known_hole=(
+                "the delegation trap runs in the student's kernel, which can replace "
+                "course.exercises.base.trapped and sys.setprofile before the checks run"), extra_cells=[("start", """
         import contextlib, sys, threading
         import course.exercises.base as base
         @contextlib.contextmanager
