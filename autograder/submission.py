@@ -157,17 +157,6 @@ def hidden_test_lines(source: nbformat.NotebookNode) -> list[str]:
     return lines
 
 
-def _test_cells_leak(nb: nbformat.NotebookNode, needles: Sequence[str]) -> str | None:
-    """A hidden test left in a graded test cell of ``nb`` (what feedback would show), if any."""
-    for cell in nb.cells:
-        meta = _meta(cell)
-        if meta.get("grade") and not meta.get("solution"):
-            leak = leaks_hidden_tests(cell.get("source", ""), needles)
-            if leak is not None:
-                return leak
-    return None
-
-
 # Lines of nbgrader's (and the trusted executor's) log worth showing the instructor.
 _LOG_FLAGS = [
     (re.compile(r"Student notebook: (.*)"), "notebook: {0}"),
@@ -242,17 +231,13 @@ def _read_grades(db_url: str, assignment: str, student: str, result: StudentResu
 
 
 def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
-    """Copy nbgrader's feedback to ``OUT/feedback/<student>/``, unless it would show hidden
-    tests: in the autograded notebook's test cells (the lines of the instructor's hidden
-    regions) or anywhere on the page (the markers)."""
+    """Copy nbgrader's feedback to ``OUT/feedback/<student>/``, unless the page shows a
+    hidden-test marker or a line of the instructor's hidden tests."""
     course, student, assignment = Path(task["course_root"]), task["student"], task["assignment"]
     made = course / "feedback" / student / assignment
     for page in sorted(made.glob("*.html")):
         source = nbformat.read(str(Path(task["source_dir"]) / f"{page.stem}.ipynb"), as_version=4)
-        autograded = nbformat.read(str(course / "autograded" / student / assignment / f"{page.stem}.ipynb"),
-                                   as_version=4)
-        leak = _test_cells_leak(autograded, [*HIDDEN_MARKERS, *hidden_test_lines(source)])
-        leak = leak or leaks_hidden_tests(page.read_text(errors="replace"))
+        leak = leaks_hidden_tests(page.read_text(errors="replace"), [*HIDDEN_MARKERS, *hidden_test_lines(source)])
         if leak is not None:
             page.unlink()
             result.flags.append(f"feedback withheld: it would have shown hidden tests ({leak!r})")

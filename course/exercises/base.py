@@ -328,8 +328,8 @@ def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, by
         except RecursionError:
             recursion = True
             problems.append(
-                "raised RecursionError: the graph is deeper than Python's recursion limit; "
-                "use an explicit stack instead of recursion"
+                "raised RecursionError: the graph is deeper than Python's recursion limit; walk it "
+                "with an explicit stack (or raise the limit with sys.setrecursionlimit)"
             )
         except Exception as exc:  # noqa: BLE001 - the student's error is reported, not raised
             frames = traceback.extract_tb(exc.__traceback__)
