@@ -58,8 +58,6 @@ class Run:
     hardened: bool
     notebooks: int = 0
     seconds: float = 0.0
-    #: CPU seconds of the whole run (setup included), all processes
-    cpu: float = 0.0
     perfect_ok: bool = True
     #: seconds per notebook in each round
     rounds: list[float] = field(default_factory=list)
@@ -120,17 +118,9 @@ def machine_speedup(workers: int) -> float:
     return workers * one / (time.perf_counter() - start)
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (graders, kernels, sandboxes)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def grade_round(run: Run, assignment: str, subs: Path, out: Path) -> None:
-    cpu = _cpu()
     summary = grade(Settings(assignment, subs, out, workers=run.workers, hardened=run.hardened,
                              progress=None, first_uid=22001))
-    run.cpu += _cpu() - cpu
     run.seconds += summary.seconds
     run.notebooks += summary.graded
     run.rounds.append(summary.seconds / max(1, summary.graded))
@@ -202,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     calibration.append(machine_speedup(args.workers))
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.workers} processes "
           f"of pure Python ran {calibration[1]:.2f}x as fast as one (at the start: {calibration[0]:.2f}x)\n")
-    print(f"{'run':<42} {'notebooks':>9} {'s/notebook':>11} {'CPU s/nb':>9} {'vs stock':>9} {'speed-up':>9}")
+    print(f"{'run':<42} {'notebooks':>9} {'s/notebook':>11} {'vs stock':>9} {'speed-up':>9}")
     for run in runs:
-        print(f"{run.label:<42} {run.notebooks:>9} {run.per_notebook:>11.2f} {run.cpu / run.notebooks:>9.2f} "
+        print(f"{run.label:<42} {run.notebooks:>9} {run.per_notebook:>11.2f} "
               f"{run.per_notebook / stock.per_notebook:>8.2f}x {serial.per_notebook / run.per_notebook:>8.2f}x")
     # Ratios per round (the three runs of a round saw about the same load), then their median.
     overhead = statistics.median(h / s for h, s in zip(serial.rounds, stock.rounds, strict=True)) - 1
@@ -212,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"hardening overhead: {100 * overhead:+.0f} % (median over rounds; target <= 30 %)"
           f"{'' if overhead <= 0.30 else '  MISSED'}")
-    print(f"hardening overhead in CPU time: {100 * (serial.cpu / stock.cpu - 1):+.0f} %")
     print(f"speed-up with {args.workers} workers: {speedup:.2f}x (median over rounds; target >= 1.7x with 2 "
           f"workers on 2 cores){'' if speedup >= 1.7 else '  MISSED'}; the machine allowed "
           f"{min(calibration):.2f}-{max(calibration):.2f}x")
