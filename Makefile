@@ -17,7 +17,7 @@ help:
 	@echo "make demo       install into .venv/, train an MLP on the digits, grade the sample class"
 	@echo "make test       install into .venv/ and run every test (pytest + nbval)"
 	@echo "make test-fast  the tests without the notebook runs"
-	@echo "make release    regenerate notebooks/ (the student release) from solutions/"
+	@echo "make release    regenerate notebooks/ (the student release) from solutions/, and the sample class"
 	@echo "make lab        open the student notebooks in JupyterLab"
 	@echo "make bench      run the benchmarks"
 	@echo "make lint       ruff"
@@ -62,8 +62,10 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check course autograder tests benchmarks
 
+# The sample class (autograder/sample_class/) is built from the release: regenerate it too.
 release: $(STAMP)
-	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force --no-db --log-level=WARN || exit 1; done
+	for a in $(ASSIGNMENTS); do ($(NBGRADER) generate_assignment $$a --force --no-db --log-level=WARN) || exit 1; done
+	$(BIN)/python autograder/sample_class/make_sample_class.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

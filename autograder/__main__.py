@@ -12,7 +12,7 @@ Grade every submission of one assignment with nbgrader, hardened: each notebook 
 sandbox and every graded check is decided outside the student's code.
 
 DIR holds one folder per student: DIR/<student_id>/<notebook>.ipynb. Files submitted beside
-the notebook are ignored (and flagged).
+the notebook are ignored (and flagged); a folder with no notebook to grade scores 0 (flagged).
 
 Writes, under OUT:
   grades.csv                          student_id, assignment, score, max_score, one column

@@ -6,9 +6,15 @@
 1. reads each graded test cell's ``check()`` calls (:mod:`autograder.cells`) and draws fresh
    cases for them from a secret seed (visible checks too: outputs hard-coded for the seeds a
    student saw earn nothing);
-2. sends the student's notebook, with the graded test cells blanked, and the cases' plain
-   arrays to the sandboxed worker (:mod:`autograder.worker`), which executes the notebook and
-   then runs each case in the same kernel under a CPU limit of its own;
+2. runs the student's notebook, with the graded test cells blanked, twice and at the same
+   time, in two sandboxes that share nothing: the *notebook run* (:mod:`autograder.worker`)
+   executes it in a Jupyter kernel with the full library, for the outputs feedback shows; the
+   *checking run* (:mod:`autograder.checker`) runs its cells again with a copy of the library
+   from which every reference implementation graded in the assignment is withheld
+   (:mod:`autograder.withhold`), then each case, as plain arrays, under a CPU limit of its
+   own. A submission that calls the library's answer finds nothing there to call, however it
+   reaches for it. (An exercise whose cases need reference code another exercise withholds,
+   such as the layers of a Sequential network, gets a checking run of its own.)
 3. reads back only JSON and ``.npy`` bytes (never pickle), with size limits, and judges them
    in this process against numerical gradients of the reference implementation
    (:func:`course.exercises.base.judge_case`: type, dtype, shape, finiteness, values);
@@ -24,9 +30,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import secrets
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +44,13 @@ import numpy as np
 from course.exercises import get
 from course.exercises.base import Case, Verdict, judge_case
 
-from . import sandbox
+from . import sandbox, withhold
 from .cells import MARKERS, parse_test_cell
 
-__all__ = ["CellVerdict", "GradingRun", "grade", "strip_hidden_tests"]
+__all__ = ["CHECK_UID_OFFSET", "CellVerdict", "GradingRun", "grade", "strip_hidden_tests"]
+
+#: The checking runs of a notebook run as ``uid + CHECK_UID_OFFSET * k`` (k = 1, 2, ...).
+CHECK_UID_OFFSET = 100_000
 
 #: The largest file read back from the sandbox.
 MAX_RESULT_BYTES = 64 * 2**20
@@ -142,36 +153,54 @@ def grade(
     require_sandbox: bool = False,
     hidden_paths: tuple[str | Path, ...] = (),
 ) -> GradingRun:
-    """Grade ``nb`` in place (see the module docstring); returns the verdict of every graded cell."""
+    """Grade ``nb`` in place (see the module docstring); returns the verdict of every graded cell.
+
+    The notebook run uses ``uid``; the checking runs use ``uid + CHECK_UID_OFFSET * k``, so that
+    the runs of one notebook, which go on at the same time, never share a process limit.
+    """
     workdir = Path(workdir)
     rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
     verdicts: dict[str, CellVerdict] = {}
     plan: list[tuple[int, str, list[tuple[str, object, Case, str]]]] = []  # cell index, grade id, checks
-    (workdir / "cases").mkdir(parents=True, exist_ok=True)
-    jobs = []
+    jobs: list[tuple[dict, Case]] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not is_test_cell(cell):
             continue
         grade_id = _nbgrader(cell).get("grade_id", f"cell-{index}")
         try:
             calls = parse_test_cell(cell.source)
-            checks = []
+            checks, cell_jobs = [], []
             for k, call in enumerate(calls):
                 exercise = get(call.exercise)
                 for i, case in enumerate(exercise.cases(rng, call.hidden)):
                     key = f"c{index}_{k}_{i}"
-                    np.savez(workdir / "cases" / f"{key}.npz", **case.arrays)
-                    jobs.append({"key": key, "exercise": call.exercise, "symbol": call.symbol,
-                                 "label": case.label, "config": case.config})
+                    cell_jobs.append(
+                        (
+                            {
+                                "key": key,
+                                "exercise": call.exercise,
+                                "symbol": call.symbol,
+                                "label": case.label,
+                                "config": case.config,
+                            },
+                            case,
+                        )
+                    )
                     checks.append((key, exercise, case, call.symbol))
         except (SyntaxError, ValueError, KeyError) as exc:
             verdicts[grade_id] = CellVerdict(grade_id, False, [f"this test cell cannot be graded: {exc}"])
             continue
         except Exception as exc:  # noqa: BLE001 - a fault of the grader's, reported loudly, never silent
             verdicts[grade_id] = CellVerdict(
-                grade_id, False, [f"grader error while preparing this cell's checks ({type(exc).__name__}: {exc}); "
-                                  "please tell your instructor"])
+                grade_id,
+                False,
+                [
+                    f"grader error while preparing this cell's checks ({type(exc).__name__}: {exc}); "
+                    "please tell your instructor"
+                ],
+            )
             continue
+        jobs += cell_jobs
         plan.append((index, grade_id, checks))
 
     student = nbformat.from_dict(json.loads(json.dumps(nb)))  # a deep copy to send out
@@ -179,37 +208,46 @@ def grade(
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             if is_test_cell(cell):
-                cell.source = ""  # hidden tests never reach the student's kernel
-    nbformat.write(student, str(workdir / "notebook.ipynb"))
-    job = {"checks": jobs, "cell_timeout": cell_timeout, "cpu_seconds": cpu_seconds,
-           "case_wall_seconds": 3 * cpu_seconds}
-    (workdir / "job.json").write_text(json.dumps(job, default=_json_default))
-    shutil.copy(Path(__file__).with_name("worker.py"), workdir / "worker.py")
+                cell.source = ""  # hidden tests never reach the student's code
+    runs = [_NotebookRun(workdir / "run", student, cell_timeout, uid)]
+    for k, (withheld, group) in enumerate(_groups(jobs), start=1):
+        runs.append(
+            _CheckRun(
+                workdir / f"check{k}",
+                workdir / f"library{k}",
+                student,
+                group,
+                withheld,
+                cell_timeout,
+                cpu_seconds,
+                uid + CHECK_UID_OFFSET * k,
+            )
+        )
+    for run in runs:
+        run.prepare()
+    with ThreadPoolExecutor(len(runs)) as pool:  # the runs share nothing: they go on side by side
+        results = list(pool.map(lambda r: r.start(require_sandbox, hidden_paths), runs))
 
-    n_code = sum(c.cell_type == "code" for c in nb.cells)
-    limits = sandbox.Limits(
-        cpu_seconds=cell_timeout * (n_code + 2) + cpu_seconds * len(jobs),
-        wall_seconds=cell_timeout * (n_code + 2) + 3 * cpu_seconds * len(jobs) + 60,
-    )
-    result = sandbox.run([sys.executable, "worker.py"], workdir=workdir, limits=limits, uid=uid,
-                         require_sandbox=require_sandbox, hidden=hidden_paths)
-    status = (_read_json(workdir / "status.json") or {}).get("status")
-    if not isinstance(status, str):
-        status = "the sandbox was stopped (time or memory limit)" if result.timed_out or result.signal else (
-            "the notebook could not be run")
-    _copy_outputs(nb, workdir / "executed.ipynb")
-
+    notebook_run, check_runs = runs[0], runs[1:]
+    status = notebook_run.status(results[0])
+    _copy_outputs(nb, notebook_run.workdir / "executed.ipynb")
+    where = {
+        job["key"]: (run, result) for run, result in zip(check_runs, results[1:], strict=True) for job, _ in run.jobs
+    }
     for index, grade_id, checks in plan:
         cell_verdicts: list[Verdict] = []
         for key, exercise, case, _symbol in checks:
-            decoded = _decode_result(_read_json(workdir / "results" / f"{key}.json"))
+            run, result = where[key]
+            decoded = _decode_result(_read_json(run.workdir / "results" / f"{key}.json"))
             if decoded is None:
                 verdict = exercise.verdict(case)
-                reason = status if status != "ok" else "it ran past its CPU time limit or crashed"
-                verdict.problems.append(f"this check did not finish: {reason}")
+                verdict.problems.append(f"this check did not finish: {run.reason(result)}")
                 cell_verdicts.append(verdict)
             else:
-                cell_verdicts.append(judge_case(exercise, case, *decoded))
+                encoded, problems = decoded
+                if any(p.startswith("no `") for p in problems):
+                    problems += run.notes()
+                cell_verdicts.append(judge_case(exercise, case, encoded, problems))
         verdicts[grade_id] = _cell_verdict(grade_id, cell_verdicts)
         _write_cell(nb.cells[index], verdicts[grade_id], cell_verdicts)
     planned = {index for index, _, _ in plan}
@@ -219,7 +257,158 @@ def grade(
             grade_id = _nbgrader(cell).get("grade_id", f"cell-{index}")
             if index not in planned and grade_id in verdicts:  # a cell that could not be parsed
                 _write_cell(cell, verdicts[grade_id], [])
-    return GradingRun(verdicts, status, result.sandboxed, result.notes)
+    notes = [n for r in results for n in r.notes]
+    return GradingRun(verdicts, status, all(r.sandboxed for r in results), list(dict.fromkeys(notes)))
+
+
+def _groups(jobs: list[tuple[dict, Case]]) -> list[tuple[list[tuple[object, str]], list[tuple[dict, Case]]]]:
+    """Split the checks into as few checking runs as the exercises allow.
+
+    Every run withholds all that the assignment's exercises withhold, except the reference code
+    that the ``run`` of its own checks needs (``Exercise.needs``), and a check never goes to a
+    run that keeps what its own exercise withholds. Most assignments need one run; one whose
+    cases are built from reference code another exercise grades (a Sequential network of
+    reference layers, say) needs two. Returns (withheld functions, jobs) for each run.
+    """
+    exercises = {job["exercise"]: get(job["exercise"]) for job, _ in jobs}
+
+    def identities(functions: list[tuple[object, str]]) -> dict[tuple[str, str], tuple[object, str]]:
+        resolved = ((withhold.resolve(owner, attr), (owner, attr)) for owner, attr in functions)
+        return {(str(path), qualname): function for (path, qualname, _), function in resolved}
+
+    withheld: dict[tuple[str, str], tuple[object, str]] = {}
+    for exercise in exercises.values():
+        withheld.update(identities(exercise.withheld))
+    groups: dict[frozenset, list[tuple[dict, Case]]] = {}
+    for job, case in jobs:
+        exercise = exercises[job["exercise"]]
+        needs = frozenset(identities(exercise.needs).keys() & withheld.keys())
+        own = frozenset(identities(exercise.withheld))
+        key = needs if needs else next((k for k in groups if not k & own), frozenset())
+        groups.setdefault(key, []).append((job, case))
+    return [([f for ident, f in withheld.items() if ident not in key], group) for key, group in groups.items()]
+
+
+def _private_dir(path: Path, uid: int) -> Path:
+    """A fresh folder only ``uid`` can enter (when grading as root), so that one run of a
+    notebook cannot read another's work."""
+    path.mkdir(mode=0o700)
+    if os.getuid() == 0:
+        os.chown(path, uid, uid)
+    return path
+
+
+class _NotebookRun:
+    """The notebook run (:mod:`autograder.worker`): outputs for feedback, with the full library."""
+
+    def __init__(self, workdir: Path, student: nbformat.NotebookNode, cell_timeout: int, uid: int) -> None:
+        self.workdir, self.student, self.cell_timeout, self.uid = workdir, student, cell_timeout, uid
+        self.jobs: list[tuple[dict, Case]] = []
+
+    def prepare(self) -> None:
+        _private_dir(self.workdir, self.uid)
+        nbformat.write(self.student, str(self.workdir / "notebook.ipynb"))
+        (self.workdir / "job.json").write_text(json.dumps({"cell_timeout": self.cell_timeout}))
+        shutil.copy(Path(__file__).with_name("worker.py"), self.workdir / "worker.py")
+
+    def limits(self) -> sandbox.Limits:
+        n_code = sum(c.cell_type == "code" for c in self.student.cells)
+        return sandbox.Limits(
+            cpu_seconds=self.cell_timeout * (n_code + 2), wall_seconds=self.cell_timeout * (n_code + 2) + 60
+        )
+
+    def start(self, require_sandbox: bool, hidden_paths: tuple[str | Path, ...]) -> sandbox.Result:
+        return sandbox.run(
+            [sys.executable, self.script()],
+            workdir=self.workdir,
+            limits=self.limits(),
+            uid=self.uid,
+            require_sandbox=require_sandbox,
+            hidden=hidden_paths,
+            **self.library(),
+        )
+
+    def script(self) -> str:
+        return "worker.py"
+
+    def library(self) -> dict:
+        return {}
+
+    def status(self, result: sandbox.Result) -> str:
+        status = (_read_json(self.workdir / "status.json") or {}).get("status")
+        if isinstance(status, str):
+            return status[:500]
+        return (
+            "the sandbox was stopped (time or memory limit)"
+            if result.timed_out or result.signal
+            else ("the notebook could not be run")
+        )
+
+
+class _CheckRun(_NotebookRun):
+    """A checking run (:mod:`autograder.checker`): the notebook's cells again, then the cases,
+    with the library's answers to the assignment withheld."""
+
+    #: CPU seconds for each answer cell, each other cell, and all cells together.
+    ANSWER_CPU, OTHER_CPU, CELLS_CPU = 10, 2, 40
+
+    def __init__(self, workdir: Path, library: Path, student, jobs, withheld, cell_timeout, cpu_seconds, uid) -> None:
+        super().__init__(workdir, student, cell_timeout, uid)
+        self.library_dir, self.jobs, self.withheld, self.cpu_seconds = library, jobs, withheld, cpu_seconds
+
+    def prepare(self) -> None:
+        _private_dir(self.workdir, self.uid)
+        (self.workdir / "cases").mkdir()
+        for job, case in self.jobs:
+            np.savez(self.workdir / "cases" / f"{job['key']}.npz", **case.arrays)
+        cells = [
+            {"source": c.source, "answer": bool(_nbgrader(c).get("solution"))}
+            for c in self.student.cells
+            if c.cell_type == "code"
+        ]
+        (self.workdir / "cells.json").write_text(json.dumps(cells))
+        job = {
+            "checks": [job for job, _ in self.jobs],
+            "cpu_seconds": self.cpu_seconds,
+            "case_wall_seconds": 3 * self.cpu_seconds,
+            "answer_cpu_seconds": self.ANSWER_CPU,
+            "other_cpu_seconds": self.OTHER_CPU,
+            "cells_cpu_seconds": self.CELLS_CPU,
+        }
+        (self.workdir / "job.json").write_text(json.dumps(job, default=_json_default))
+        shutil.copy(Path(__file__).with_name("checker.py"), self.workdir / "checker.py")
+        self.library_dir.mkdir()
+        withhold.withheld_copy(self.withheld, self.library_dir)
+
+    def limits(self) -> sandbox.Limits:
+        n = len(self.jobs)
+        return sandbox.Limits(
+            cpu_seconds=self.CELLS_CPU + self.cpu_seconds * n + 10,
+            wall_seconds=2 * self.CELLS_CPU + 3 * self.cpu_seconds * n + 60,
+        )
+
+    def script(self) -> str:
+        return "checker.py"
+
+    def library(self) -> dict:
+        copy = self.library_dir / "course"
+        return {"binds": [(copy, withhold.package_dir)], "env": {"PYTHONPATH": str(self.library_dir)}}
+
+    def reason(self, result: sandbox.Result) -> str:
+        record = _read_json(self.workdir / "status.json") or {}
+        status = record.get("status")
+        if result.timed_out or result.signal in ("SIGKILL", "SIGXCPU"):
+            return "the checking run was stopped at its time or memory limit"
+        if isinstance(status, str) and status != "ok":
+            return status[:300]
+        return "it ran past its CPU time limit or crashed"
+
+    def notes(self) -> list[str]:
+        """What went wrong in the student's cells during this run (untrusted text, cut short)."""
+        notes = (_read_json(self.workdir / "status.json") or {}).get("notes")
+        if not isinstance(notes, list):
+            return []
+        return [f"in the checking run, {str(n)[:300]}" for n in notes[:5]]
 
 
 def _copy_outputs(nb: nbformat.NotebookNode, executed_path: Path) -> None:
@@ -251,8 +440,12 @@ def _write_cell(cell, verdict: CellVerdict, verdicts: list[Verdict]) -> None:
     else:
         cell.outputs = [
             nbformat.v4.new_output(
-                "error", ename="GradCheckError", evalue="\n".join(verdict.messages), traceback=[
-                    "GradCheckError: some checks failed", *verdict.messages,
+                "error",
+                ename="GradCheckError",
+                evalue="\n".join(verdict.messages),
+                traceback=[
+                    "GradCheckError: some checks failed",
+                    *verdict.messages,
                 ],
             )
         ]

@@ -40,10 +40,12 @@ c.Exchange.root = str(HERE / "exchange")
 # Hardened autograding: the student's notebook runs in the sandbox and every graded test cell
 # is decided by the trusted engine (autograder/engine.py) instead of the student's kernel.
 # The rest of nbgrader's pipeline is unchanged.
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
@@ -62,3 +64,15 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.TrustedExecute.timeout = 60
 c.TrustedExecute.cpu_seconds = 20
+
+# A student who deleted a graded cell scores 0 for it (the grader flags the cell as missing).
+# nbgrader's add_missing_cells would put the instructor's cell back and run it, hidden tests
+# included, so the student would earn the points of a check they removed.
+c.OverwriteCells.add_missing_cells = False
+
+# Feedback never shows hidden tests, whoever produced the autograded notebook and whichever way
+# the feedback is generated (`nbgrader generate_feedback` too; nbgrader issue 917): the autograded
+# notebook holds the instructor's test cells in full, and nbgrader's default list (GetGrades,
+# CSSHTMLHeaderPreprocessor) would publish them. ClearHiddenTests cuts the hidden regions out
+# after the grades are read and before the HTML is written.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -9,7 +9,8 @@ stock commands, ``nbgrader formgrader`` included, work there too):
    gradebook and in the course's gradebook (``OUT/gradebook.db``, or any SQLAlchemy URL);
 2. each student's notebook is copied to ``submitted/<student>/<assignment>/`` (only the
    notebook: files submitted beside it are ignored and flagged, so a package cannot shadow
-   the course library);
+   the course library); a student whose folder holds no notebook to grade (none, or only
+   one too large) is recorded as not graded: 0 points, flagged;
 3. ``N`` grading processes autograde one student at a time, each against a private copy of
    the template gradebook (nbgrader's autograde is serial and SQLite takes one writer at a
    time), and generate that student's feedback;
@@ -36,7 +37,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -123,19 +124,24 @@ def _file_digest(paths: list[Path], base: Path, extra: bytes) -> str:
 
 
 def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> list[_Submission]:
-    """One :class:`_Submission` per student folder in DIR, with notebooks matched by name."""
+    """One :class:`_Submission` per student folder in DIR, with notebooks matched by name.
+
+    A folder that holds files but no notebook to grade is a submission too (its ``notebooks``
+    are empty: it scores 0 and is flagged); only empty folders are passed over. A DIR in which
+    no folder holds a notebook at all is a usage error (most likely the wrong folder)."""
     root = settings.submissions
     if not root.is_dir():
         raise UsageError(f"submissions folder not found: {root}")
-    found = []
+    found, any_notebook = [], False
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = [p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
         notebooks = sorted(p for p in files if p.suffix == ".ipynb" and p.parent == folder)
-        if not notebooks:
+        if not files:
             continue
         if not STUDENT_ID.match(folder.name):
             _say(settings, f"skipped {folder.name!r}: a student id may use only letters, digits and _.@+-")
             continue
+        any_notebook = any_notebook or bool(notebooks)
         flags, matched = [], {}
         by_name = {p.stem: p for p in notebooks}
         for name in expected:
@@ -148,17 +154,18 @@ def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> l
             flags.append(f"notebook renamed: graded {matched[missing[0]].name} as {missing[0]}.ipynb")
             missing = []
         if missing:
-            flags.append(f"no notebook named {', '.join(m + '.ipynb' for m in missing)}")
+            flags.append(f"no notebook named {', '.join(m + '.ipynb' for m in missing)} (0 points for it)")
         for name, path in list(matched.items()):
             if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-                flags.append(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded")
+                flags.append(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
+                             "(0 points for it)")
                 del matched[name]
         ignored = sorted(str(p.relative_to(folder)) for p in files if p not in matched.values())
         if ignored:
             shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-            flags.append(f"ignored files beside the notebook: {shown}")
+            flags.append(f"ignored files{' beside the notebook' if matched else ''}: {shown}")
         found.append(_Submission(folder.name, matched, flags, _file_digest(files, folder, source_digest)))
-    if not found:
+    if not any_notebook:
         raise UsageError(f"no notebooks found in {root}: expected {root}/<student_id>/<notebook>.ipynb")
     return found
 
@@ -188,12 +195,7 @@ c.CourseDirectory.solution_directory = "solution"
 c.CourseDirectory.course_id = {COURSE_ID!r}
 c.CourseDirectory.db_url = {db_url!r}
 c.Exchange.root = {str(course / "exchange")!r}
-
-# Feedback never shows hidden tests, whoever produced the autograded notebook (nbgrader issue 917).
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
-
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback never shows hidden tests: the course's configuration sees to it (GenerateFeedback.preprocessors).
 '''
 
 
@@ -445,8 +447,8 @@ def grade(settings: Settings) -> Summary:
         raise UsageError(f"unknown assignment {assignment!r}; known: {', '.join(list_assignments())}")
     if settings.workers < 1:
         raise UsageError("--workers must be at least 1")
-    settings.submissions = settings.submissions.resolve()
-    out = settings.out = settings.out.resolve()
+    settings = replace(settings, submissions=settings.submissions.resolve(), out=settings.out.resolve())
+    out = settings.out
     expected = _expected_notebooks(assignment)
     submissions = _collect(settings, expected, _source_digest(assignment, settings))
     if out == settings.submissions or out.is_relative_to(settings.submissions):
@@ -473,8 +475,9 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
     skipped = len(submissions) - len(todo)
     if skipped:
         _say(settings, f"{skipped} student(s) already graded from the same files: skipped (--force regrades)")
-    tasks = [_stage(settings, s, config_file, template, db_url) for s in todo]
-    seconds = _run(settings, tasks, {s.student: s for s in todo}, state, db_url)
+    tasks = [_stage(settings, s, config_file, template, db_url) for s in todo if s.notebooks]
+    nothing = [s for s in todo if not s.notebooks]
+    seconds = _run(settings, tasks, nothing, {s.student: s for s in todo}, state, db_url)
 
     cells, rows = _read_rows(db_url, assignment, [s.student for s in submissions], state)
     csv_path = out / "grades.csv"
@@ -482,7 +485,7 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
     from .report import write_report
 
     report = write_report(out / "report.html", assignment, SOURCE / assignment, cells, rows)
-    return Summary(rows, list(cells), csv_path, report, out / "feedback", len(tasks), skipped, seconds)
+    return Summary(rows, list(cells), csv_path, report, out / "feedback", len(todo), skipped, seconds)
 
 
 def _prepare_course(settings: Settings, db_url: str) -> tuple[Path, Path]:
@@ -556,41 +559,68 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
     }
 
 
+def _clear_outputs(settings: Settings, student: str) -> None:
+    """Remove what an earlier run left for ``student`` (staged notebook, feedback), as a grader does."""
+    course = settings.out / "course"
+    for d in ("submitted", "autograded", "feedback"):
+        shutil.rmtree(course / d / student / settings.assignment, ignore_errors=True)
+    shutil.rmtree(settings.out / "feedback" / student, ignore_errors=True)
+
+
 def _run(
-    settings: Settings, tasks: list[dict[str, Any]], by_student: dict[str, _Submission], state: _State, db_url: str
+    settings: Settings,
+    tasks: list[dict[str, Any]],
+    nothing: list[_Submission],
+    by_student: dict[str, _Submission],
+    state: _State,
+    db_url: str,
 ) -> float:
     """Grade the tasks in parallel; merge each result into the gradebook and the state as it
-    arrives, with a progress line. Returns the seconds it took."""
+    arrives, with a progress line. The submissions in ``nothing`` hold no notebook to grade:
+    they are recorded the same way, as not graded (0 points). Returns the seconds it took."""
     unsandboxed = ["sandbox unavailable"] if settings.hardened and not sandbox.bubblewrap_available() else []
     work = settings.out / "work"
-    started, finished = time.monotonic(), 0
-    if tasks:
-        _say(settings, f"grading {len(tasks)} student(s) with {min(settings.workers, len(tasks))} worker(s)")
+    total = len(tasks) + len(nothing)
+    started, finished = time.monotonic(), 0  # started: reset when the graders start
+
+    def record(s: _Submission, result: StudentResult) -> None:
+        nonlocal finished
+        flags = list(dict.fromkeys(s.flags + result.flags + (unsandboxed if s.notebooks else [])))
+        _merge(db_url, settings.assignment, result, flags)
+        if not result.graded:
+            (work / f"{s.student}.log").write_text(result.log)
+        state.students[s.student] = {"digest": s.digest, "flags": flags, "seconds": round(result.seconds, 1)}
+        state.save()
+        finished += 1
+        # The submissions without a notebook are recorded first, in no time: the ETA is the graders'.
+        graded_so_far = finished - len(nothing)
+        eta = (time.monotonic() - started) / graded_so_far * (total - finished) if graded_so_far > 0 else 0.0
+        points = sum(v for nb in result.grades.values() for v in nb.values() if v is not None)
+        note = f"  [{'; '.join(flags)[:80]}]" if flags else ""
+        _say(settings, f"[{finished:>{len(str(total))}}/{total}] {s.student}: {_num(points)} points "
+                       f"({result.seconds:.1f} s; ETA {_duration(eta)}){note}")
+
     # One BLAS thread per grader: the graders themselves use the cores.
     single = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     results = run_tasks(grade_student, tasks, workers=settings.workers, timeout=settings.student_timeout,
-                        log_dir=str(work), env=single)
+                        log_dir=str(work), env=single)  # starts nothing before it is iterated
     try:
+        for s in nothing:
+            _clear_outputs(settings, s.student)
+            reason = f"not graded: no notebook of {settings.assignment} to grade"
+            record(s, StudentResult(s.student, graded=False, flags=[reason], log="\n".join([reason, *s.flags])))
+        if tasks:
+            _say(settings, f"grading {len(tasks)} student(s) with {min(settings.workers, len(tasks))} worker(s)")
+        started = time.monotonic()
         for task, result in results:
             s = by_student[task["student"]]
             if isinstance(result, Failure):
                 first = result.reason.splitlines()[0]
                 result = StudentResult(s.student, graded=False, flags=[f"not graded: {first}"], log=result.reason)
-            flags = list(dict.fromkeys(s.flags + result.flags + unsandboxed))
-            _merge(db_url, settings.assignment, result, flags)
-            if not result.graded:
-                (work / f"{s.student}.log").write_text(result.log)
-            state.students[s.student] = {"digest": s.digest, "flags": flags, "seconds": round(result.seconds, 1)}
-            state.save()
-            finished += 1
-            eta = (time.monotonic() - started) / finished * (len(tasks) - finished)
-            points = sum(v for nb in result.grades.values() for v in nb.values() if v is not None)
-            note = f"  [{'; '.join(flags)[:80]}]" if flags else ""
-            _say(settings, f"[{finished:>{len(str(len(tasks)))}}/{len(tasks)}] {s.student}: {_num(points)} points "
-                           f"({result.seconds:.1f} s; ETA {_duration(eta)}){note}")
+            record(s, result)
     except KeyboardInterrupt:
         results.close()
-        _say(settings, f"interrupted after {finished} of {len(tasks)} student(s); "
+        _say(settings, f"interrupted after {finished} of {total} student(s); "
                        "run the same command again to grade the rest")
         raise
     return time.monotonic() - started

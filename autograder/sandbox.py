@@ -111,7 +111,9 @@ def _interpreter_binds() -> list[str]:
     return args + ["--ro-bind", str(prefix), str(prefix)]
 
 
-def _bwrap_args(workdir: Path, hidden: Sequence[Path], uid: int) -> list[str]:
+def _bwrap_args(
+    workdir: Path, hidden: Sequence[Path], uid: int, binds: Sequence[tuple[Path, Path]] = ()
+) -> list[str]:
     venv = Path(sys.prefix)
     args = [
         shutil.which("bwrap") or "bwrap",
@@ -128,6 +130,8 @@ def _bwrap_args(workdir: Path, hidden: Sequence[Path], uid: int) -> list[str]:
     if venv.is_relative_to(ROOT):
         args += ["--ro-bind", str(venv), str(venv)]
     args += _interpreter_binds()
+    for source, target in binds:  # later mounts cover earlier ones: a redacted library over the real one
+        args += ["--ro-bind", str(Path(source).resolve()), str(target)]
     for path in hidden:
         path = Path(path).resolve()
         if path.is_dir():
@@ -163,6 +167,7 @@ def run(
     env: dict[str, str] | None = None,
     require_sandbox: bool = False,
     uid: int = NOBODY,
+    binds: Sequence[tuple[str | Path, str | Path]] = (),
 ) -> Result:
     """Run ``argv`` in ``workdir`` (the only writable place) inside the sandbox.
 
@@ -172,7 +177,9 @@ def run(
     Output beyond ``limits.output_bytes`` per stream is cut off (``truncated``); a run past
     ``limits.wall_seconds`` is killed with its whole process tree (``timed_out``). Give
     concurrent runs different ``uid`` values so that one run's processes never count against
-    another's limit.
+    another's limit. ``binds`` are (source, target) pairs mounted read-only over the view,
+    after everything else (without bubblewrap they are not applied: pass the environment the
+    command needs to find them, such as ``PYTHONPATH``, in ``env``).
     """
     workdir = Path(workdir).resolve()
     sandboxed = bubblewrap_available()
@@ -203,7 +210,7 @@ def run(
     if drop_to is not None and _interpreter_binds():
         drop_to = None  # the interpreter sits in a private directory only bwrap can expose
         notes.append("without bubblewrap the interpreter is only reachable as the current user")
-    command = (_bwrap_args(workdir, hidden, uid) if sandboxed else []) + list(argv)
+    command = (_bwrap_args(workdir, hidden, uid, binds) if sandboxed else []) + list(argv)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,

@@ -265,7 +265,7 @@ def grade_student(task: dict[str, Any], slot: int) -> StudentResult:
         try:
             submitted = nbformat.read(str(course / "submitted" / student / assignment / f"{name}.ipynb"), as_version=4)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
-            result.flags.append(f"{name}.ipynb is not a readable notebook ({type(exc).__name__})")
+            result.flags.append(f"{name}.ipynb is not a readable notebook (0 points for it): {type(exc).__name__}")
             continue
         result.flags.extend(inspect_notebook(submitted, release))
         if _drop_duplicate_ids(submitted):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,6 +158,39 @@ def test_pool_isolates_hanging_dying_and_raising_tasks():
     assert "longer than 20 s" in results["hang"].reason
     assert "died" in results["exit"].reason
     assert "ValueError: broken submission" in results["raise"].reason
+
+
+def test_a_student_without_a_notebook_to_grade_scores_0_and_is_flagged(tmp_path, monkeypatch):
+    """A folder of files but no notebook, or only a notebook too large to grade, is a row of 0
+    points with a flag saying why (recorded like any ungraded student; no student code runs)."""
+    from autograder import pipeline
+
+    subs = tmp_path / "submissions"
+    (subs / "alice").mkdir(parents=True)
+    (subs / "alice" / "answers.py").write_text("print('my answers')\n")
+    (subs / "bob").mkdir()
+    shutil.copyfile(SAMPLE / "perfect" / "layers.ipynb", subs / "bob" / "layers.ipynb")
+    (subs / "carol").mkdir()  # an empty folder is no submission
+    monkeypatch.setattr(pipeline, "MAX_NOTEBOOK_BYTES", 1024)  # bob's notebook is "too large"
+    monkeypatch.chdir(tmp_path)
+    settings = Settings("03_layers", Path("submissions"), Path("out"), workers=1, progress=None)
+    summary = grade(settings)
+    assert (settings.submissions, settings.out) == (Path("submissions"), Path("out"))  # not mutated
+    assert summary.graded == 2 and summary.skipped == 0
+    rows = by_student(tmp_path / "out" / "grades.csv")
+    assert sorted(rows) == ["alice", "bob"]
+    for row in rows.values():
+        assert (float(row["score"]), float(row["max_score"])) == (0, 18)
+        assert "not graded: no notebook of 03_layers to grade" in row["flags"]
+    alice = rows["alice"]["flags"].split("; ")
+    assert "no notebook named layers.ipynb (0 points for it)" in alice
+    assert "ignored files: answers.py" in alice
+    assert "layers.ipynb is larger than 0 MB and was not graded (0 points for it)" in rows["bob"]["flags"]
+    assert not (tmp_path / "out" / "feedback" / "alice").exists()
+
+    again = grade(settings)  # unchanged: both are skipped, and keep their rows
+    assert again.graded == 0 and again.skipped == 2
+    assert by_student(tmp_path / "out" / "grades.csv") == rows
 
 
 # ----------------------------------------------------------------------------------------

@@ -51,6 +51,12 @@ __all__ = [
 Arrays = dict[str, np.ndarray]
 NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError()` with your code"
 PROFILER_REMOVED = "the profiler that watches for delegation (it was removed)"
+#: What a withheld reference implementation raises in the autograder (see autograder.withhold).
+WITHHELD = "is not available while your notebook is autograded"
+WITHHELD_MESSAGE = (
+    "{name} " + WITHHELD + ": it is the library's answer to an exercise of this assignment, so the "
+    "grader's copy of the library leaves it out. Use your own implementation."
+)
 
 
 @dataclass
@@ -148,11 +154,31 @@ class Exercise:
         What the student sees, e.g. ``"Linear.backward"``.
     traps : list of (owner, attribute)
         Reference implementations the student's code must not call while it is checked.
+
+    Attributes
+    ----------
+    withheld : list of (owner, attribute)
+        What the autograder's checking run removes from its copy of the library
+        (:mod:`autograder.withhold`), so that no way of calling it exists: by default the traps.
+    needs : list of (owner, attribute)
+        Reference code that ``run`` itself calls (the layers of a network whose
+        ``Sequential.backward`` is checked): kept in the library copy of this exercise's
+        checks even when another exercise of the assignment withholds it.
     """
 
     def __init__(self, name: str, title: str, traps: list[tuple[Any, str]] | None = None) -> None:
         self.name, self.title = name, title
         self.traps = traps or []
+        self._withheld: list[tuple[Any, str]] | None = None
+        self.needs: list[tuple[Any, str]] = []
+
+    @property
+    def withheld(self) -> list[tuple[Any, str]]:
+        return list(self.traps) if self._withheld is None else list(self._withheld)
+
+    @withheld.setter
+    def withheld(self, functions: list[tuple[Any, str]]) -> None:
+        self._withheld = list(functions)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -333,8 +359,14 @@ def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, by
             )
         except Exception as exc:  # noqa: BLE001 - the student's error is reported, not raised
             frames = traceback.extract_tb(exc.__traceback__)
-            where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
-            problems.append(f"raised {type(exc).__name__}: {exc}{where}")
+            if WITHHELD in str(exc):  # a stub of the autograder's library copy: delegation
+                name = str(exc).split(WITHHELD)[0].strip()
+                where = f" (line {frames[-2].lineno}: {frames[-2].line})" if len(frames) > 1 else ""
+                problems.append(f"called {name}, the library's own answer, which the grader leaves out{where}: "
+                                "no credit")
+            else:
+                where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+                problems.append(f"raised {type(exc).__name__}: {exc}{where}")
     if recursion:  # Python drops a profile hook that overflows the stack: not tampering
         calls[:] = [c for c in calls if c != PROFILER_REMOVED]
     if calls:

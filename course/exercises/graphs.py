@@ -383,6 +383,9 @@ class GraphExercise(Exercise):
             raise ValueError(f"graded must be 'ops' or 'backward', got {graded!r}")
         super().__init__(name, title, traps)
         self.graded, self.settings = graded, settings
+        # run() builds the graph with one half from the library: ops checks sweep it with the
+        # library's topological order; backward checks build it with the library's operations.
+        self.needs = [(G.Value, "topological_order")] if graded == "ops" else [(G.Value, op) for op in PRIMITIVES]
 
     def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
         cases = self.settings(rng, hidden)

@@ -106,29 +106,30 @@ class _LayerExercise(ExtrapolatedGradients, LayerExercise):
 
 
 def _dense_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
-    """Small visible shapes; hidden: random shapes, a batch of one, and a large case that a
-    finite-difference "backward" cannot finish under the grader's CPU limit."""
+    """Visible: a small batch, then a large one; hidden: random shapes, a batch of one, and the
+    large batch. The large case is one that a finite-difference "backward" cannot finish under
+    the grader's CPU limit, so visible points too need a real backward pass."""
+    large = {"args": [256, 192], "input_shape": [128, 256], "max_entries": 30}
+    large["label"] = "a large batch (128 x 256 -> 192)"
     if not hidden:
-        return [{"args": [3, 4], "input_shape": [5, 3]}]
+        return [{"args": [3, 4], "input_shape": [5, 3]}, large]
     d, m, n = (int(k) for k in rng.integers(2, 9, 3))
     return [
         {"args": [d, m], "input_shape": [n, d]},
         {"args": [m, d], "input_shape": [1, m], "label": "a batch of one example"},
-        {"args": [256, 192], "input_shape": [128, 256], "max_entries": 30, "label": "a large batch (128 x 256 -> 192)"},
+        large,
     ]
 
 
 def _elementwise_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
-    """Activations accept any shape: hidden cases include a 3-D input."""
+    """Activations accept any shape: hidden cases include a 3-D input. Visible and hidden cases
+    end with a large input: ReLU's forward is so cheap that a finite-difference backward must
+    face 524,288 entries to be out of time."""
+    large = {"input_shape": [512, 1024], "max_entries": 20, "label": "a large input (512 x 1024)"}
     if not hidden:
-        return [{"input_shape": [4, 3]}]
+        return [{"input_shape": [4, 3]}, large]
     n, d, k = (int(k) for k in rng.integers(1, 9, 3))
-    return [
-        {"input_shape": [n, d]},
-        {"input_shape": [n, d, k]},
-        # ReLU's forward is so cheap that a finite-difference backward must face 524,288 entries
-        {"input_shape": [512, 1024], "max_entries": 20, "label": "a large input (512 x 1024)"},
-    ]
+    return [{"input_shape": [n, d]}, {"input_shape": [n, d, k]}, large]
 
 
 register(_LayerExercise("layers.Linear.backward", "Linear.backward", L.Linear, _dense_settings))
@@ -160,20 +161,18 @@ def _mlp(cls, cfg: dict) -> L.Layer:
 
 
 def _sequential_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """A small network, then a large one (visible and hidden alike)."""
+    large = {"sizes": [256, 192, 10], "input_shape": [128, 256], "max_entries": 20}
+    large["label"] = "a large network (256-192-10)"
     if not hidden:
-        return [{"sizes": [3, 5, 2], "input_shape": [4, 3]}]
+        return [{"sizes": [3, 5, 2], "input_shape": [4, 3]}, large]
     d, h, c, n = (int(k) for k in rng.integers(2, 9, 4))
-    return [
-        {"sizes": [d, h, c], "input_shape": [n, d]},
-        {
-            "sizes": [256, 192, 10],
-            "input_shape": [128, 256],
-            "max_entries": 20,
-            "label": "a large network (256-192-10)",
-        },
-    ]
+    return [{"sizes": [d, h, c], "input_shape": [n, d]}, large]
 
 
-register(
+_sequential = register(
     _LayerExercise("layers.Sequential.backward", "Sequential.backward", L.Sequential, _sequential_settings, build=_mlp)
 )
+# The network of a case is made of reference layers: the checks of Sequential.backward keep
+# their backward even though the assignment's other exercises withhold it.
+_sequential.needs = [(L.Linear, "backward"), (L.Tanh, "backward"), (L.Sigmoid, "backward")]

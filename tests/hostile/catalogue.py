@@ -271,9 +271,7 @@ CATALOGUE: list[Hostile] = [
                       for name in ["Linear", "Sigmoid", "Tanh", "ReLU", "LinearSigmoid", "Sequential"]}
     """)]),
     Hostile("delegate_untrapped", "the delegation trap and profiler disabled, then super()",
-            every("return super().backward(grad_out)"), known_hole=(
-                "the delegation trap runs in the student's kernel, which can replace "
-                "course.exercises.base.trapped and sys.setprofile before the checks run"), extra_cells=[("start", """
+            every("return super().backward(grad_out)"), extra_cells=[("start", """
         import contextlib, sys, threading
         import course.exercises.base as base
         @contextlib.contextmanager
@@ -282,6 +280,21 @@ CATALOGUE: list[Hostile] = [
         base.trapped = _no_trap
         sys.setprofile = lambda *a: None
         threading.setprofile = lambda *a: None
+    """)]),
+    Hostile("delegate_code_copy", "a function rebuilt from a copy of the library's code object", every(
+        "return types.FunctionType(_CODE[type(self).__name__], vars(course.layers))(self, grad_out)"), [("start", """
+        import types
+        import course
+        _CODE = {name: getattr(course.layers, name).backward.__code__ for name in
+                 ["Linear", "Sigmoid", "Tanh", "ReLU", "LinearSigmoid", "Sequential"]}
+    """)]),
+    Hostile("delegate_module_copy", "a second copy of course.layers loaded from its source file", every(
+        "return getattr(_COPY, type(self).__name__).backward(self, grad_out)"), [("start", """
+        import importlib.util
+        import course
+        _spec = importlib.util.spec_from_file_location("course.layers_copy", course.layers.__file__)
+        _COPY = importlib.util.module_from_spec(_spec)
+        _spec.loader.exec_module(_COPY)
     """)]),
     Hostile("kill_parent", "os.kill(os.getppid(), 9)", HONEST_WRONG, [("start", """
         import os, signal
@@ -358,7 +371,7 @@ CATALOGUE: list[Hostile] = [
                 p.grad[i] += (up - down) / (2 * h)
         type(self).__mro__[1].forward(self, x)
         return grad_x
-    """, ["Linear", "Sigmoid", "Tanh"]), expect="no_hidden"),
+    """, ["Linear", "Sigmoid", "Tanh"])),
     Hostile("reseed_numpy", "np.random reseeded and default_rng pinned", HONEST_WRONG, [("start", """
         import numpy as np
         np.random.seed(0)

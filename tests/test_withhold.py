@@ -1,0 +1,158 @@
+"""The library copy of the checking run: graded reference implementations are withheld."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import course
+from autograder import engine, withhold
+from autograder.cells import parse_test_cell
+from course import layers as L
+from course.exercises import REGISTRY, get
+from course.exercises.base import WITHHELD, Case
+
+SOURCE = textwrap.dedent('''\
+    import functools
+
+
+    def plain(x):
+        """Doubles x."""
+        y = 2 * x
+        return y
+
+
+    class Box:
+        def method(self, g):
+            @functools.cache
+            def inner():
+                return g
+
+            return inner()
+
+        def untouched(self):
+            return "kept"
+
+
+    def one_liner(x): return x
+''')
+
+
+def test_a_redacted_function_raises_and_keeps_its_docstring_and_the_line_numbers():
+    text = withhold.redact_source(SOURCE, {"plain": "m.plain", "Box.method": "m.Box.method"})
+    assert len(text.splitlines()) == len(SOURCE.splitlines())
+    namespace: dict = {}
+    exec(compile(text, "m.py", "exec"), namespace)
+    assert namespace["plain"].__doc__ == "Doubles x."
+    calls = [(lambda: namespace["plain"](1), "m.plain"), (lambda: namespace["Box"]().method(1), "m.Box.method")]
+    for call, name in calls:
+        with pytest.raises(RuntimeError, match=WITHHELD) as info:
+            call()
+        assert str(info.value).startswith(name + " ")
+    assert namespace["Box"]().untouched() == "kept"
+    line = SOURCE.splitlines().index("    def untouched(self):") + 1
+    assert namespace["Box"].untouched.__code__.co_firstlineno == line
+    assert "y = 2 * x" not in text and "return inner()" not in text
+
+
+@pytest.mark.parametrize(
+    ("names", "error"),
+    [({"missing": "m.missing"}, "no function missing"), ({"one_liner": "m.one_liner"}, "one-line definition")],
+)
+def test_what_cannot_be_withheld_is_refused_loudly(names, error):
+    with pytest.raises(withhold.WithheldError, match=error):
+        withhold.redact_source(SOURCE, names)
+
+
+def test_only_python_functions_of_the_course_package_are_withheld():
+    assert withhold.resolve(L.Linear, "backward")[1:] == ("Linear.backward", "course.layers.Linear.backward")
+    with pytest.raises(withhold.WithheldError, match="outside the course package"):
+        withhold.resolve(json, "dumps")
+    with pytest.raises(withhold.WithheldError, match="not a Python function"):
+        withhold.resolve(np, "add")
+
+
+def _run_with_copy(copy_parent, code: str) -> dict:
+    """Run ``code`` (which prints JSON) in a fresh interpreter that imports the copy."""
+    env = {**os.environ, "PYTHONPATH": str(copy_parent)}
+    argv = [sys.executable, "-c", code]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, cwd=copy_parent)
+    return json.loads(out.stdout)
+
+
+def test_the_copy_withholds_what_it_is_told_and_nothing_else(tmp_path):
+    copy = withhold.withheld_copy([(L.Linear, "backward"), (course.losses.L2, "grad")], tmp_path)
+    assert not list(copy.rglob("__pycache__")) and (copy / "_data" / "digits.npz").is_file()
+    assert oct(copy.stat().st_mode & 0o777) == "0o755"
+    code = textwrap.dedent("""
+        import json, numpy as np, course
+        out = {"file": course.__file__}
+        layer = course.layers.Linear(3, 2, rng=0)
+        out["forward"] = layer.forward(np.ones((1, 3))).shape
+        try:
+            layer.backward(np.ones((1, 2)))
+        except RuntimeError as exc:
+            out["backward"] = str(exc)
+        relu = course.layers.ReLU()
+        relu.forward(np.array([[1.0, -1.0]]))
+        out["relu"] = relu.backward(np.ones((1, 2))).tolist()
+        out["digits"] = course.data.load_digits()[0].shape
+        import course.exercises  # the whole catalogue imports from the copy
+        print(json.dumps(out))
+    """)
+    out = _run_with_copy(tmp_path, code)
+    assert out["file"].startswith(str(copy))
+    assert out["forward"] == [1, 2] and out["relu"] == [[1.0, 0.0]] and out["digits"][1] == 64
+    assert out["backward"].startswith("course.layers.Linear.backward " + WITHHELD)
+
+
+def test_every_exercise_can_be_withheld_at_once(tmp_path):
+    functions = {(id(o), a): (o, a) for e in REGISTRY.values() for o, a in e.withheld + e.needs}
+    copy = withhold.withheld_copy(functions.values(), tmp_path)
+    out = _run_with_copy(tmp_path, "import json, course.exercises as E; print(json.dumps(len(E.REGISTRY)))")
+    assert out == len(REGISTRY) and copy.is_dir()
+
+
+def _jobs(names: list[str]) -> list[tuple[dict, Case]]:
+    return [({"exercise": n, "key": f"k{i}"}, Case("c", {}, {})) for i, n in enumerate(names)]
+
+
+def _kept(withheld) -> set[str]:
+    return {withhold.resolve(o, a)[2] for o, a in withheld}
+
+
+def test_a_check_never_runs_beside_what_its_own_exercise_withholds():
+    """For every assignment: each check goes to a run that withholds its exercise's withheld
+    functions, and keeps what its run() needs."""
+    from glob import glob
+
+    import nbformat
+
+    for path in sorted(glob(os.path.join(os.path.dirname(__file__), "..", "solutions", "*", "*.ipynb"))):
+        nb = nbformat.read(path, as_version=4)
+        names = [call.exercise for c in nb.cells if engine.is_test_cell(c) for call in parse_test_cell(c.source)]
+        groups = engine._groups(_jobs(names))
+        for withheld, jobs in groups:
+            absent = _kept(withheld)
+            for job, _ in jobs:
+                exercise = get(job["exercise"])
+                assert {withhold.resolve(o, a)[2] for o, a in exercise.withheld} <= absent, job
+                assert not {withhold.resolve(o, a)[2] for o, a in exercise.needs} & absent, job
+        assert sum(len(jobs) for _, jobs in groups) == len(names)
+
+
+def test_sequential_gets_a_run_of_its_own_in_the_layers_assignment():
+    names = ["layers.Linear.backward", "layers.Tanh.backward", "layers.Sequential.backward"]
+    groups = engine._groups(_jobs(names))
+    assert len(groups) == 2
+    by_exercise = {job["exercise"]: _kept(withheld) for withheld, jobs in groups for job, _ in jobs}
+    assert "course.layers.Linear.backward" in by_exercise["layers.Linear.backward"]
+    assert "course.layers.Sequential.backward" in by_exercise["layers.Linear.backward"]
+    assert "course.layers.Linear.backward" not in by_exercise["layers.Sequential.backward"]
+    assert "course.layers.Sequential.backward" in by_exercise["layers.Sequential.backward"]
