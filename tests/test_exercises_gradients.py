@@ -1,6 +1,8 @@
-"""The gradient-checking exercises (course.exercises.gradients): a correct solution passes,
-a stub is "not implemented", common mistakes fail with a message that names what is wrong,
-delegating to the reference gets no credit; plus the worked numbers the notebook shows."""
+"""The gradient-checking assignment (course/exercises/gradients.py): its catalogue of student
+implementations, which tests/test_exercises_contract.py holds to the contract of every
+exercise; the checks only this topic has; the exercises' own pieces; and the worked numbers
+the notebook shows.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from test_exercises_contract import Contract, Correct, Delegation, Mistake, Stub, delegating_to, stub_of
 
 import course
 import course.gradcheck as gc
@@ -176,89 +179,61 @@ class SwishOverwrites(Swish):
         return grad_out * (self.s + self.beta.data * self.x * ds)
 
 
-class SwishStub(Swish):
-    def backward(self, grad_out):
-        raise NotImplementedError()
+# ----------------------------------------------------------------------------------------
+# The catalogue (tests/test_exercises_contract.py runs the contract over it)
+# ----------------------------------------------------------------------------------------
 
-
-class SwishDelegating(Swish):
-    def backward(self, grad_out):
-        return super().backward(grad_out)
+CONTRACT = Contract(
+    topic="gradients",
+    correct=[
+        Correct("gradients.numerical_gradient", ng_flat_loop, seeds=range(12)),
+        Correct("gradients.relative_error", relative_error_loop, seeds=range(12)),
+        Correct("gradients.Swish.backward", SwishEinsum, seeds=range(12)),
+    ],
+    stubs=[
+        Stub("gradients.numerical_gradient", ng_stub),
+        Stub("gradients.relative_error", relative_error_stub),
+        Stub("gradients.Swish.backward", stub_of(Swish)),
+    ],
+    # says: what the message names
+    mistakes=[
+        Mistake("gradients.numerical_gradient", _ng(_forward), "forward difference", ("forward difference",)),
+        Mistake(
+            "gradients.numerical_gradient", _ng(lambda *a: _centred(*a, divide=1.0)), "divides by h", ("divide by 2h",)
+        ),
+        Mistake("gradients.numerical_gradient", _ng(_ignores_grad_out), "ignores grad_out", ("grad_out was ignored",)),
+        Mistake("gradients.numerical_gradient", _ng(_on_a_copy), "perturbs a copy", ("perturb x itself",)),
+        Mistake(
+            "gradients.numerical_gradient",
+            _ng(_restores_by_arithmetic),
+            "restores x by arithmetic",
+            ("not restored exactly",),
+            shows_expected=False,
+        ),
+        Mistake("gradients.numerical_gradient", _ng(_never_restores), "never restores x", ("not restored exactly",)),
+        Mistake("gradients.relative_error", relative_error_no_floor, "no floor", ("NaN",)),
+        Mistake("gradients.relative_error", relative_error_larger_of_two, "max(|a|, |b|)", ("the result",)),
+        Mistake("gradients.relative_error", relative_error_mean, "mean, not max", ("the result",)),
+        Mistake("gradients.Swish.backward", SwishPlanted, "planted bug: x missing in dβ", ("dL/dbeta",)),
+        Mistake("gradients.Swish.backward", SwishForgetsBeta, "β missing in dx", ("dL/dx",)),
+        Mistake(
+            "gradients.Swish.backward",
+            SwishOverwrites,
+            "β.grad overwritten",
+            ("overwritten (=) instead of accumulated",),
+        ),
+    ],
+    delegations=[
+        Delegation("gradients.numerical_gradient", ng_delegating),
+        Delegation("gradients.relative_error", relative_error_delegating),
+        Delegation("gradients.Swish.backward", delegating_to(Swish)),
+    ],
+)
 
 
 # ----------------------------------------------------------------------------------------
-# The catalogue that drives the tests
+# Beyond the contract
 # ----------------------------------------------------------------------------------------
-
-GOOD = {
-    "gradients.numerical_gradient": ng_flat_loop,
-    "gradients.relative_error": relative_error_loop,
-    "gradients.Swish.backward": SwishEinsum,
-}
-STUBS = {
-    "gradients.numerical_gradient": ng_stub,
-    "gradients.relative_error": relative_error_stub,
-    "gradients.Swish.backward": SwishStub,
-}
-DELEGATING = {
-    "gradients.numerical_gradient": ng_delegating,
-    "gradients.relative_error": relative_error_delegating,
-    "gradients.Swish.backward": SwishDelegating,
-}
-# (exercise, mistake, implementation, text the visible message must contain)
-BUGGY = [
-    ("gradients.numerical_gradient", "forward difference", _ng(_forward), "forward difference"),
-    ("gradients.numerical_gradient", "divides by h", _ng(lambda *a: _centred(*a, divide=1.0)), "divide by 2h"),
-    ("gradients.numerical_gradient", "ignores grad_out", _ng(_ignores_grad_out), "grad_out was ignored"),
-    ("gradients.numerical_gradient", "perturbs a copy", _ng(_on_a_copy), "perturb x itself"),
-    ("gradients.numerical_gradient", "restores x by arithmetic", _ng(_restores_by_arithmetic), "not restored exactly"),
-    ("gradients.numerical_gradient", "never restores x", _ng(_never_restores), "not restored exactly"),
-    ("gradients.relative_error", "no floor", relative_error_no_floor, "NaN"),
-    ("gradients.relative_error", "max(|a|, |b|)", relative_error_larger_of_two, "the result"),
-    ("gradients.relative_error", "mean, not max", relative_error_mean, "the result"),
-    ("gradients.Swish.backward", "planted bug: x missing in dβ", SwishPlanted, "dL/dbeta"),
-    ("gradients.Swish.backward", "β missing in dx", SwishForgetsBeta, "dL/dx"),
-    ("gradients.Swish.backward", "β.grad overwritten", SwishOverwrites, "overwritten (=) instead of accumulated"),
-]
-
-
-@pytest.mark.parametrize("name", GOOD)
-def test_a_correct_solution_passes(name):
-    check(name, GOOD[name], quiet=True)
-    check(name, GOOD[name], hidden=True, quiet=True)
-
-
-@pytest.mark.parametrize("name", GOOD)
-@pytest.mark.parametrize("seed", range(12))
-def test_a_correct_solution_passes_on_other_seeds(name, seed):
-    """The grader draws hidden cases from a secret seed: none may fail a correct solution."""
-    check(name, GOOD[name], seed=seed, quiet=True)
-    check(name, GOOD[name], hidden=True, seed=seed, quiet=True)
-
-
-@pytest.mark.parametrize("name", STUBS)
-@pytest.mark.parametrize("hidden", [False, True])
-def test_a_stub_is_not_implemented(name, hidden):
-    with pytest.raises(NotImplementedError):
-        check(name, STUBS[name], hidden=hidden, quiet=True)
-
-
-@pytest.mark.parametrize(("name", "mistake", "impl", "says"), BUGGY, ids=[f"{n}:{m}" for n, m, _, _ in BUGGY])
-def test_a_mistake_fails_with_a_message_naming_it(name, mistake, impl, says):
-    with np.errstate(all="ignore"):
-        with pytest.raises(GradCheckError) as visible:
-            check(name, impl, quiet=True)
-        with pytest.raises(GradCheckError):
-            check(name, impl, hidden=True, quiet=True)
-    assert says in str(visible.value), str(visible.value)
-
-
-@pytest.mark.parametrize("name", DELEGATING)
-def test_calling_the_reference_gets_no_credit(name):
-    with pytest.raises(GradCheckError, match="called the reference implementation"):
-        check(name, DELEGATING[name], quiet=True)
-    with pytest.raises(GradCheckError, match="called the reference implementation"):
-        check(name, DELEGATING[name], hidden=True, quiet=True)
 
 
 def test_hidden_messages_reveal_no_expected_values():
@@ -276,8 +251,12 @@ def test_hidden_messages_reveal_no_expected_values():
 def test_the_exact_derivatives_of_the_test_functions(kind, rng):
     """The table's exact gradients agree with the reference centred differences."""
     x = rng.standard_normal((4, 3))
-    arrays = {"x": x, "A": rng.standard_normal((4, 4)), "labels": rng.integers(0, 3, 4).astype(float),
-              "W": rng.standard_normal((3, 2))}
+    arrays = {
+        "x": x,
+        "A": rng.standard_normal((4, 4)),
+        "labels": rng.integers(0, 3, 4).astype(float),
+        "W": rng.standard_normal((3, 2)),
+    }
     if kind == "quadratic":
         x = arrays["x"] = x[:, 0].copy()
     f = TEST_FUNCTIONS[kind][1](x, arrays)
@@ -347,7 +326,7 @@ def test_forward_and_centred_difference_errors_at_h_1e_2():
 
 def test_the_best_steps_balance_truncation_and_round_off():
     eps64, eps32 = np.finfo(np.float64).eps, np.finfo(np.float32).eps
-    assert f"{eps64 ** 0.5:.1e}" == "1.5e-08"
+    assert f"{eps64**0.5:.1e}" == "1.5e-08"
     assert f"{eps64 ** (1 / 3):.1e}" == "6.1e-06"
     assert f"{eps32 ** (1 / 3):.1e}" == "4.9e-03"
     assert f"{eps32 ** (2 / 3):.1e}" == "2.4e-05"
@@ -360,8 +339,13 @@ def test_relative_error_reading_examples():
 
 
 def test_relative_error_of_the_notebook_pairs():
-    pairs = [([1.0], [1.0 + 2e-7], "1e-07"), ([0.0], [0.0], "0"), ([1e-10], [-1e-10], "0.02"),
-             ([2.0], [1.0], "0.33"), ([-0.3], [0.3], "1")]
+    pairs = [
+        ([1.0], [1.0 + 2e-7], "1e-07"),
+        ([0.0], [0.0], "0"),
+        ([1e-10], [-1e-10], "0.02"),
+        ([2.0], [1.0], "0.33"),
+        ([-0.3], [0.3], "1"),
+    ]
     for a, n, printed in pairs:
         assert f"{gc.relative_error(np.array(a), np.array(n)):.2g}" == printed
 

@@ -1,18 +1,14 @@
-"""Tests of the layers assignment's exercises (course/exercises/layers.py) and of the worked
-numbers its notebook shows.
-
-For every exercise: an implementation written differently from the notebook's solution
-passes the visible and the hidden check; a stub is reported as not implemented; a plausible
-mistake fails both checks with a message that names the wrong gradient; delegating to the
-reference implementation earns nothing.
+"""The layers assignment (course/exercises/layers.py): its catalogue of student
+implementations, which tests/test_exercises_contract.py holds to the contract of every
+exercise; the checks only this topic has; the numerical oracle; and the worked numbers its
+notebook shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pytest
+from test_exercises_contract import Contract, Correct, Delegation, Mistake, Stub, delegating_to, stub_of
 
 import course
 from course.exercises import check
@@ -116,56 +112,49 @@ class SequentialSkipsLastLayer(course.layers.Sequential):
         return grad_out
 
 
-@dataclass
-class Spec:
-    reference: type
-    correct: type
-    mistakes: list[tuple[type, str]] = field(default_factory=list)  # (class, tensor named in the message)
+# ----------------------------------------------------------------------------------------
+# The catalogue (tests/test_exercises_contract.py runs the contract over it)
+# ----------------------------------------------------------------------------------------
 
-
-CATALOGUE = {
-    "layers.Linear.backward": Spec(
-        course.layers.Linear, LinearEinsum, [(LinearOverwrites, "dL/dW"), (LinearBiasNotSummed, "dL/db")]
+# exercise -> (the reference class, a correct implementation, [(a mistake, the gradient its message names)])
+EXERCISES = {
+    "layers.Linear.backward": (
+        course.layers.Linear,
+        LinearEinsum,
+        [(LinearOverwrites, "dL/dW"), (LinearBiasNotSummed, "dL/db")],
     ),
-    "layers.Sigmoid.backward": Spec(course.layers.Sigmoid, SigmoidFromOutput, [(SigmoidWrongDerivative, "dL/dx")]),
-    "layers.Tanh.backward": Spec(course.layers.Tanh, TanhLoop, [(TanhWrongDerivative, "dL/dx")]),
-    "layers.ReLU.backward": Spec(course.layers.ReLU, ReLUWhere, [(ReLUWrongBranch, "dL/dx")]),
-    "layers.LinearSigmoid.backward": Spec(
-        course.layers.LinearSigmoid, LinearSigmoidEinsum, [(LinearSigmoidNoLocalGradient, "dL/dW")]
+    "layers.Sigmoid.backward": (course.layers.Sigmoid, SigmoidFromOutput, [(SigmoidWrongDerivative, "dL/dx")]),
+    "layers.Tanh.backward": (course.layers.Tanh, TanhLoop, [(TanhWrongDerivative, "dL/dx")]),
+    "layers.ReLU.backward": (course.layers.ReLU, ReLUWhere, [(ReLUWrongBranch, "dL/dx")]),
+    "layers.LinearSigmoid.backward": (
+        course.layers.LinearSigmoid,
+        LinearSigmoidEinsum,
+        [(LinearSigmoidNoLocalGradient, "dL/dW")],
     ),
-    "layers.Sequential.backward": Spec(
-        course.layers.Sequential, SequentialIndexLoop, [(SequentialSkipsLastLayer, "dL/dx")]
+    "layers.Sequential.backward": (
+        course.layers.Sequential,
+        SequentialIndexLoop,
+        [(SequentialSkipsLastLayer, "dL/dx")],
     ),
 }
-NAMES = sorted(CATALOGUE)
-MISTAKES = [(name, cls, tensor) for name in NAMES for cls, tensor in CATALOGUE[name].mistakes]
+NAMES = sorted(EXERCISES)
+
+CONTRACT = Contract(
+    topic="layers",
+    correct=[Correct(name, correct) for name, (_, correct, _) in EXERCISES.items()],
+    stubs=[Stub(name, stub_of(reference)) for name, (reference, _, _) in EXERCISES.items()],
+    mistakes=[
+        Mistake(name, mistake, says=(f"{tensor} ",))
+        for name, (_, _, mistakes) in EXERCISES.items()
+        for mistake, tensor in mistakes
+    ],
+    delegations=[Delegation(name, delegating_to(reference)) for name, (reference, _, _) in EXERCISES.items()],
+)
 
 
-def stub(reference: type) -> type:
-    def backward(self, grad_out):
-        raise NotImplementedError()
-
-    return type(f"Stub{reference.__name__}", (reference,), {"backward": backward})
-
-
-def delegating(reference: type) -> type:
-    def backward(self, grad_out):
-        return super(cls, self).backward(grad_out)
-
-    cls = type(f"Delegating{reference.__name__}", (reference,), {"backward": backward})
-    return cls
-
-
-def test_catalogue_covers_every_registered_exercise():
-    registered = {name for name in course.exercises.REGISTRY if name.startswith("layers.")}
-    assert registered == set(CATALOGUE)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", NAMES)
-def test_correct_implementation_passes(name, hidden):
-    verdicts = check(name, CATALOGUE[name].correct, hidden=hidden, quiet=True)
-    assert verdicts and all(v.passed for v in verdicts)
+# ----------------------------------------------------------------------------------------
+# Beyond the contract
+# ----------------------------------------------------------------------------------------
 
 
 def test_hidden_cases_include_random_shapes_and_a_large_sampled_case():
@@ -180,32 +169,9 @@ def test_hidden_cases_include_random_shapes_and_a_large_sampled_case():
         assert biggest >= 32_768, f"{name}: the large case has only {biggest} entries"
 
 
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", NAMES)
-def test_stub_is_reported_as_not_implemented(name, hidden):
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check(name, stub(CATALOGUE[name].reference), hidden=hidden, quiet=True)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize(("name", "mistake", "tensor"), MISTAKES, ids=[m[1].__name__ for m in MISTAKES])
-def test_mistake_fails_and_names_the_wrong_gradient(name, mistake, tensor, hidden):
-    with pytest.raises(GradCheckError) as failure:
-        check(name, mistake, hidden=hidden, quiet=True)
-    message = str(failure.value)
-    assert f"{tensor} " in message, message
-    assert ("expected" in message) is not hidden, "hidden checks must not reveal expected values"
-
-
 def test_overwriting_a_gradient_gets_a_hint():
     with pytest.raises(GradCheckError, match=r"W.grad was overwritten \(=\) instead of accumulated"):
         check("layers.Linear.backward", LinearOverwrites, quiet=True)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_delegating_to_the_reference_earns_nothing(name):
-    with pytest.raises(GradCheckError, match="called the reference implementation"):
-        check(name, delegating(CATALOGUE[name].reference), quiet=True)
 
 
 def test_cases_are_reproducible_and_kept_away_from_the_relu_kink():
@@ -269,8 +235,10 @@ def test_lecture_two_layer_network_forward_and_backward():
     np.testing.assert_allclose(net[1].W.grad.ravel(), [-0.40961516, -0.29945768, -0.40961948], rtol=1e-7)
     np.testing.assert_allclose(grad_h.ravel(), [-0.0409622, -0.204811, 0.0409622], rtol=1e-5)
     net[0].backward(grad_h)
-    lecture_w_grad = [[-3.42057777e-06, -2.01341432e-01, 1.25838681e-06],
-                      [-2.05234666e-06, -1.20804859e-01, 7.55032084e-07]]
+    lecture_w_grad = [
+        [-3.42057777e-06, -2.01341432e-01, 1.25838681e-06],
+        [-2.05234666e-06, -1.20804859e-01, 7.55032084e-07],
+    ]
     np.testing.assert_allclose(net[0].W.grad, lecture_w_grad, rtol=1e-7)
 
 

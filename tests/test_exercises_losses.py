@@ -1,18 +1,14 @@
-"""Tests of the losses assignment's exercises (course/exercises/losses.py) and of the worked
-numbers its notebook shows.
-
-For every exercise: an implementation written differently from the notebook's solution
-passes the visible and the hidden check; a stub is reported as not implemented; a plausible
-mistake fails both checks with a message that names the wrong gradient; delegating to the
-reference implementation earns nothing.
+"""The losses assignment (course/exercises/losses.py): its catalogue of student
+implementations, which tests/test_exercises_contract.py holds to the contract of every
+exercise; the checks only this topic has; its cases; and the worked numbers its notebook
+shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
+from test_exercises_contract import Contract, Correct, Delegation, Mistake, Stub, delegating_to, stub_of
 
 import course
 from course.exercises import check
@@ -126,92 +122,67 @@ class ElasticNetNoBeta(course.losses.ElasticNet):
         return self.strength * (2.0 * w + np.sign(w))  # forgot β
 
 
-@dataclass
-class Spec:
-    reference: type
-    method: str
-    correct: type
-    mistakes: list[tuple[type, str]]  # (class, tensor named in the message)
+# ----------------------------------------------------------------------------------------
+# The catalogue (tests/test_exercises_contract.py runs the contract over it)
+# ----------------------------------------------------------------------------------------
 
-
-CATALOGUE = {
-    "losses.SoftmaxCrossEntropy.backward": Spec(
-        course.losses.SoftmaxCrossEntropy, "backward", SoftmaxCrossEntropyOneHot,
+# exercise -> (the reference class, the method the student writes, a correct implementation,
+#              [(a mistake, the gradient its message names)])
+EXERCISES = {
+    "losses.SoftmaxCrossEntropy.backward": (
+        course.losses.SoftmaxCrossEntropy,
+        "backward",
+        SoftmaxCrossEntropyOneHot,
         [(SoftmaxCrossEntropyNoMean, "dL/dpred"), (SoftmaxCrossEntropyNoOneHot, "dL/dpred")],
     ),
-    "losses.MulticlassSVM.backward": Spec(
-        course.losses.MulticlassSVM, "backward", MulticlassSVMLoop, [(MulticlassSVMNoCorrectClass, "dL/dpred")]
+    "losses.MulticlassSVM.backward": (
+        course.losses.MulticlassSVM,
+        "backward",
+        MulticlassSVMLoop,
+        [(MulticlassSVMNoCorrectClass, "dL/dpred")],
     ),
-    "losses.BinaryCrossEntropy.backward": Spec(
-        course.losses.BinaryCrossEntropy, "backward", BinaryCrossEntropyTwoTerms,
+    "losses.BinaryCrossEntropy.backward": (
+        course.losses.BinaryCrossEntropy,
+        "backward",
+        BinaryCrossEntropyTwoTerms,
         [(BinaryCrossEntropyOneBranch, "dL/dpred")],
     ),
-    "losses.BinaryCrossEntropyWithLogits.backward": Spec(
-        course.losses.BinaryCrossEntropyWithLogits, "backward", BinaryCrossEntropyWithLogitsTanh,
+    "losses.BinaryCrossEntropyWithLogits.backward": (
+        course.losses.BinaryCrossEntropyWithLogits,
+        "backward",
+        BinaryCrossEntropyWithLogitsTanh,
         [(BinaryCrossEntropyWithLogitsSign, "dL/dpred")],
     ),
-    "losses.MSE.backward": Spec(course.losses.MSE, "backward", MSEDivide, [(MSEMeanOverEntries, "dL/dpred")]),
-    "losses.L2.grad": Spec(course.losses.L2, "grad", L2Multiply, [(L2NoTwo, "dR/dw")]),
-    "losses.L1.grad": Spec(course.losses.L1, "grad", L1Where, [(L1Linear, "dR/dw")]),
-    "losses.ElasticNet.grad": Spec(course.losses.ElasticNet, "grad", ElasticNetCopysign, [(ElasticNetNoBeta, "dR/dw")]),
+    "losses.MSE.backward": (course.losses.MSE, "backward", MSEDivide, [(MSEMeanOverEntries, "dL/dpred")]),
+    "losses.L2.grad": (course.losses.L2, "grad", L2Multiply, [(L2NoTwo, "dR/dw")]),
+    "losses.L1.grad": (course.losses.L1, "grad", L1Where, [(L1Linear, "dR/dw")]),
+    "losses.ElasticNet.grad": (course.losses.ElasticNet, "grad", ElasticNetCopysign, [(ElasticNetNoBeta, "dR/dw")]),
 }
-NAMES = sorted(CATALOGUE)
-MISTAKES = [(name, cls, tensor) for name in NAMES for cls, tensor in CATALOGUE[name].mistakes]
+NAMES = sorted(EXERCISES)
+
+CONTRACT = Contract(
+    topic="losses",
+    correct=[Correct(name, correct) for name, (_, _, correct, _) in EXERCISES.items()],
+    stubs=[Stub(name, stub_of(reference, method)) for name, (reference, method, _, _) in EXERCISES.items()],
+    mistakes=[
+        Mistake(name, mistake, says=(f"{tensor} ",))
+        for name, (_, _, _, mistakes) in EXERCISES.items()
+        for mistake, tensor in mistakes
+    ],
+    delegations=[
+        Delegation(name, delegating_to(reference, method)) for name, (reference, method, _, _) in EXERCISES.items()
+    ],
+)
 
 
-def stub(spec: Spec) -> type:
-    def method(self, *args):
-        raise NotImplementedError()
-
-    return type(f"Stub{spec.reference.__name__}", (spec.reference,), {spec.method: method})
-
-
-def delegating(spec: Spec) -> type:
-    def method(self, *args):
-        return getattr(super(cls, self), spec.method)(*args)
-
-    cls = type(f"Delegating{spec.reference.__name__}", (spec.reference,), {spec.method: method})
-    return cls
-
-
-def test_catalogue_covers_every_registered_exercise():
-    registered = {name for name in course.exercises.REGISTRY if name.startswith("losses.")}
-    assert registered == set(CATALOGUE)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", NAMES)
-def test_correct_implementation_passes(name, hidden):
-    verdicts = check(name, CATALOGUE[name].correct, hidden=hidden, quiet=True)
-    assert verdicts and all(v.passed for v in verdicts)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", NAMES)
-def test_stub_is_reported_as_not_implemented(name, hidden):
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check(name, stub(CATALOGUE[name]), hidden=hidden, quiet=True)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize(("name", "mistake", "tensor"), MISTAKES, ids=[m[1].__name__ for m in MISTAKES])
-def test_mistake_fails_and_names_the_wrong_gradient(name, mistake, tensor, hidden):
-    with pytest.raises(GradCheckError) as failure:
-        check(name, mistake, hidden=hidden, quiet=True)
-    message = str(failure.value)
-    assert f"{tensor} " in message, message
-    assert ("expected" in message) is not hidden, "hidden checks must not reveal expected values"
+# ----------------------------------------------------------------------------------------
+# Beyond the contract
+# ----------------------------------------------------------------------------------------
 
 
 def test_forgetting_the_mean_gets_a_hint():
     with pytest.raises(GradCheckError, match=r"5× too large, exactly the batch size"):
         check("losses.SoftmaxCrossEntropy.backward", SoftmaxCrossEntropyNoMean, quiet=True)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_delegating_to_the_reference_earns_nothing(name):
-    with pytest.raises(GradCheckError, match="called the reference implementation"):
-        check(name, delegating(CATALOGUE[name]), quiet=True)
 
 
 def test_composing_the_reference_penalties_is_delegation_too():

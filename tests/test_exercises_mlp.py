@@ -1,16 +1,14 @@
-"""Tests of the mlp assignment: the reference network (course/network.py), its exercises
-(course/exercises/mlp.py) and the worked numbers the notebook shows.
-
-For every exercise: implementations written differently from the notebook's solution pass the
-visible and the hidden check; a stub is reported as not implemented; plausible mistakes fail
-both checks with a message that names the wrong tensor; delegating to the reference earns
-nothing.
+"""The mlp assignment: the reference network (course/network.py); the catalogue of student
+implementations of its exercises (course/exercises/mlp.py), which
+tests/test_exercises_contract.py holds to the contract of every exercise; the checks only
+this topic has; and the worked numbers the notebook shows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_exercises_contract import Contract, Correct, Delegation, Mistake, Stub
 
 import course
 from course import data
@@ -225,9 +223,6 @@ class InPlaceNet(course.network.TwoLayerNet):
         return loss, {"W1": dW1, "b1": dh1.sum(axis=0), "W2": dW2, "b2": p.sum(axis=0)}
 
 
-CORRECT = [EinsumNet, LoopNet, InPlaceNet]
-
-
 # ----------------------------------------------------------------------------------------
 # Stubs and partial work
 # ----------------------------------------------------------------------------------------
@@ -255,47 +250,11 @@ def staged(forward=True, loss=True, backward=True):
     return Staged
 
 
-Stub = staged(forward=False)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("impl", CORRECT, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("name", NAMES)
-def test_correct_implementation_passes(name, impl, hidden):
-    verdicts = check(name, impl, hidden=hidden, quiet=True)
-    assert verdicts and all(v.passed for v in verdicts)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_correct_implementation_passes_on_many_seeds(seed):
-    for name in NAMES:
-        check(name, EinsumNet, seed=seed, quiet=True)
-        check(name, InPlaceNet, seed=seed, hidden=True, quiet=True)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", NAMES)
-def test_stub_is_reported_as_not_implemented(name, hidden):
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check(name, Stub, hidden=hidden, quiet=True)
-
-
-def test_each_stage_earns_its_own_credit():
-    forward_only = staged(loss=False)
-    check("mlp.TwoLayerNet.scores", forward_only, hidden=True, quiet=True)
-    for name in NAMES[1:]:
-        with pytest.raises(NotImplementedError):
-            check(name, forward_only, quiet=True)
-    empty_grads = staged(backward=None)
-    check("mlp.TwoLayerNet.loss", empty_grads, hidden=True, quiet=True)
-    with pytest.raises(GradCheckError, match=r"grads\['W1'\]: nothing was returned"):
-        check("mlp.TwoLayerNet.grads", empty_grads, quiet=True)
-    with pytest.raises(NotImplementedError):
-        check("mlp.TwoLayerNet.grads", staged(backward=False), quiet=True)
+StubNet = staged(forward=False)
 
 
 # ----------------------------------------------------------------------------------------
-# Plausible mistakes, each with the tensors its failure message must (and must not) name
+# Plausible mistakes
 # ----------------------------------------------------------------------------------------
 
 
@@ -332,36 +291,126 @@ def variant(**changes):
     return Variant
 
 
-# (exercise, mistake, implementation, named in the message, not named, hint)
-MISTAKES = [
-    ("mlp.TwoLayerNet.scores", "no ReLU", variant(relu=False), "scores", [], ""),
-    ("mlp.TwoLayerNet.scores", "b2 forgotten", variant(b2=False), "scores", [], ""),
-    ("mlp.TwoLayerNet.loss", "no penalty", variant(reg_loss=0.0), "loss value", [], "is missing"),
-    ("mlp.TwoLayerNet.loss", "half the penalty", variant(reg_loss=0.5), "loss value", [], "factor 1/2"),
-    ("mlp.TwoLayerNet.loss", "sum, not mean", variant(mean=False), "loss value", [], "not the sum"),
-    ("mlp.TwoLayerNet.grads", "missing 1/N", variant(mean=False), "dL/db2", [], ""),
-    ("mlp.TwoLayerNet.grads", "no ReLU mask", variant(mask=False), "dL/dW1", ["dL/dW2", "dL/db2"], ""),
-    ("mlp.TwoLayerNet.grads", "no penalty gradient", variant(reg_grad=0.0), "dL/dW1", ["dL/db1", "dL/db2"],
-     "2 * reg * W is missing"),
-    ("mlp.TwoLayerNet.grads", "penalty gradient reg W", variant(reg_grad=1.0), "dL/dW2", ["dL/db1"], "not reg * W"),
-    ("mlp.TwoLayerNet.grads", "bias gradient averaged", variant(bias_sum=False), "dL/db1", ["dL/dW1", "dL/dW2"], ""),
-    ("mlp.TwoLayerNet.grads", "sign error in dW2", variant(sign=-1.0), "dL/dW2", ["dL/dW1", "dL/db1"], ""),
-]
+# ----------------------------------------------------------------------------------------
+# Delegations: the reference does the graded part
+# ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize(
-    ("name", "label", "impl", "named", "not_named", "hint"), MISTAKES, ids=[m[1] for m in MISTAKES]
+class CallsSuper(course.network.TwoLayerNet):
+    def loss(self, X, y=None, reg=0.0):
+        return super().loss(X, y, reg)
+
+
+class CapturedReference(course.network.TwoLayerNet):
+    reference = course.network.TwoLayerNet.loss  # captured before the check
+
+    def loss(self, X, y=None, reg=0.0):
+        return CapturedReference.reference(self, X, y, reg)
+
+
+class WithCourseLayers(course.network.TwoLayerNet):
+    """Forward and backward through course.layers and course.losses."""
+
+    def loss(self, X, y=None, reg=0.0):
+        first, second = course.Linear(*self.params["W1"].shape), course.Linear(*self.params["W2"].shape)
+        first.W.data[...], first.b.data[...] = self.params["W1"], self.params["b1"]
+        second.W.data[...], second.b.data[...] = self.params["W2"], self.params["b2"]
+        net = course.Sequential(first, course.ReLU(), second)
+        scores = net.forward(X)
+        if y is None:
+            return scores
+        ce = course.SoftmaxCrossEntropy()
+        value = ce.forward(scores, y) + reg * (np.sum(first.W.data**2) + np.sum(second.W.data**2))
+        net.backward(ce.backward())
+        return value, {
+            "W1": first.W.grad + 2 * reg * first.W.data,
+            "b1": first.b.grad,
+            "W2": second.W.grad + 2 * reg * second.W.data,
+            "b2": second.b.grad,
+        }
+
+
+class WithCourseLossOnly(EinsumNet):
+    """Its own forward pass, but the loss and its gradient from course.losses."""
+
+    def loss(self, X, y=None, reg=0.0):
+        scores = super().loss(X)
+        if y is None:
+            return scores
+        ce = course.SoftmaxCrossEntropy()
+        value = ce.forward(scores, y) + reg * (np.sum(self.params["W1"] ** 2) + np.sum(self.params["W2"] ** 2))
+        ce.backward()
+        return value, super().loss(X, y, reg)[1]
+
+
+# ----------------------------------------------------------------------------------------
+# The catalogue (tests/test_exercises_contract.py runs the contract over it)
+# ----------------------------------------------------------------------------------------
+
+SCORES, LOSS, GRADS = NAMES
+
+
+def _mistake(name, label, impl, named, not_named=(), hint=""):
+    """A mistake whose message names the tensor `named` (and gives the hint), and none of `not_named`."""
+    says = (f"- {named} ", hint) if hint else (f"- {named} ",)
+    return Mistake(name, impl, label, says, never_says=tuple(f"- {tensor} " for tensor in not_named))
+
+
+CONTRACT = Contract(
+    topic="mlp",
+    correct=[
+        entry
+        for name in NAMES
+        for entry in (
+            Correct(name, EinsumNet, seeds=range(6), seeded_checks=("visible",)),
+            Correct(name, LoopNet),
+            Correct(name, InPlaceNet, seeds=range(6), seeded_checks=("hidden",)),
+        )
+    ],
+    stubs=[Stub(name, StubNet) for name in NAMES],
+    mistakes=[
+        _mistake(SCORES, "no ReLU", variant(relu=False), "scores"),
+        _mistake(SCORES, "b2 forgotten", variant(b2=False), "scores"),
+        _mistake(LOSS, "no penalty", variant(reg_loss=0.0), "loss value", hint="is missing"),
+        _mistake(LOSS, "half the penalty", variant(reg_loss=0.5), "loss value", hint="factor 1/2"),
+        _mistake(LOSS, "sum, not mean", variant(mean=False), "loss value", hint="not the sum"),
+        _mistake(GRADS, "missing 1/N", variant(mean=False), "dL/db2"),
+        _mistake(GRADS, "no ReLU mask", variant(mask=False), "dL/dW1", ["dL/dW2", "dL/db2"]),
+        _mistake(
+            GRADS,
+            "no penalty gradient",
+            variant(reg_grad=0.0),
+            "dL/dW1",
+            ["dL/db1", "dL/db2"],
+            hint="2 * reg * W is missing",
+        ),
+        _mistake(GRADS, "penalty gradient reg W", variant(reg_grad=1.0), "dL/dW2", ["dL/db1"], hint="not reg * W"),
+        _mistake(GRADS, "bias gradient averaged", variant(bias_sum=False), "dL/db1", ["dL/dW1", "dL/dW2"]),
+        _mistake(GRADS, "sign error in dW2", variant(sign=-1.0), "dL/dW2", ["dL/dW1", "dL/db1"]),
+    ],
+    delegations=[
+        Delegation(name, impl) for name in NAMES for impl in (CallsSuper, CapturedReference, WithCourseLayers)
+    ],
 )
-def test_mistake_fails_and_names_the_wrong_tensor(name, label, impl, named, not_named, hint, hidden):
-    with pytest.raises(GradCheckError) as failure:
-        check(name, impl, hidden=hidden, quiet=True)
-    message = str(failure.value)
-    assert f"- {named} " in message, message
-    for other in not_named:
-        assert f"- {other} " not in message, message
-    assert hint in message
-    assert ("expected" in message) is not hidden, "hidden checks must not reveal expected values"
+
+
+# ----------------------------------------------------------------------------------------
+# Beyond the contract
+# ----------------------------------------------------------------------------------------
+
+
+def test_each_stage_earns_its_own_credit():
+    forward_only = staged(loss=False)
+    check("mlp.TwoLayerNet.scores", forward_only, hidden=True, quiet=True)
+    for name in NAMES[1:]:
+        with pytest.raises(NotImplementedError):
+            check(name, forward_only, quiet=True)
+    empty_grads = staged(backward=None)
+    check("mlp.TwoLayerNet.loss", empty_grads, hidden=True, quiet=True)
+    with pytest.raises(GradCheckError, match=r"grads\['W1'\]: nothing was returned"):
+        check("mlp.TwoLayerNet.grads", empty_grads, quiet=True)
+    with pytest.raises(NotImplementedError):
+        check("mlp.TwoLayerNet.grads", staged(backward=False), quiet=True)
 
 
 def test_a_mistake_in_one_stage_leaves_the_earlier_stages_passing():
@@ -395,62 +444,6 @@ def test_wrong_return_types_are_explained():
         check("mlp.TwoLayerNet.loss", ReturnsLossOnly, quiet=True)
     with pytest.raises(GradCheckError, match="grads should be a dict"):
         check("mlp.TwoLayerNet.grads", GradsAsList, quiet=True)
-
-
-# ----------------------------------------------------------------------------------------
-# Delegation to the reference earns nothing
-# ----------------------------------------------------------------------------------------
-
-
-class CallsSuper(course.network.TwoLayerNet):
-    def loss(self, X, y=None, reg=0.0):
-        return super().loss(X, y, reg)
-
-
-class CapturedReference(course.network.TwoLayerNet):
-    reference = course.network.TwoLayerNet.loss  # captured before the check
-
-    def loss(self, X, y=None, reg=0.0):
-        return CapturedReference.reference(self, X, y, reg)
-
-
-class WithCourseLayers(course.network.TwoLayerNet):
-    """Forward and backward through course.layers and course.losses."""
-
-    def loss(self, X, y=None, reg=0.0):
-        first, second = course.Linear(*self.params["W1"].shape), course.Linear(*self.params["W2"].shape)
-        first.W.data[...], first.b.data[...] = self.params["W1"], self.params["b1"]
-        second.W.data[...], second.b.data[...] = self.params["W2"], self.params["b2"]
-        net = course.Sequential(first, course.ReLU(), second)
-        scores = net.forward(X)
-        if y is None:
-            return scores
-        ce = course.SoftmaxCrossEntropy()
-        value = ce.forward(scores, y) + reg * (np.sum(first.W.data**2) + np.sum(second.W.data**2))
-        net.backward(ce.backward())
-        return value, {"W1": first.W.grad + 2 * reg * first.W.data, "b1": first.b.grad,
-                       "W2": second.W.grad + 2 * reg * second.W.data, "b2": second.b.grad}
-
-
-class WithCourseLossOnly(EinsumNet):
-    """Its own forward pass, but the loss and its gradient from course.losses."""
-
-    def loss(self, X, y=None, reg=0.0):
-        scores = super().loss(X)
-        if y is None:
-            return scores
-        ce = course.SoftmaxCrossEntropy()
-        value = ce.forward(scores, y) + reg * (np.sum(self.params["W1"] ** 2) + np.sum(self.params["W2"] ** 2))
-        ce.backward()
-        return value, super().loss(X, y, reg)[1]
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("impl", [CallsSuper, CapturedReference, WithCourseLayers], ids=lambda c: c.__name__)
-@pytest.mark.parametrize("name", NAMES)
-def test_delegation_earns_nothing(name, impl, hidden):
-    with pytest.raises(GradCheckError, match="called the reference implementation"):
-        check(name, impl, hidden=hidden, quiet=True)
 
 
 def test_using_the_course_loss_costs_only_the_loss_and_gradient_credit():
@@ -548,7 +541,8 @@ def test_the_digits_network_reaches_the_stated_test_accuracy():
     X_rest, X_test, y_rest, y_test = data.train_test_split(X, y, test_fraction=0.2, rng=0)
     X_fit, X_check, y_fit, y_check = data.train_test_split(X_rest, y_rest, test_fraction=0.15, rng=1)
     net = TwoLayerNet(64, 100, 10, std=1e-2, rng=0)
-    history = net.train(X_fit, y_fit, X_check, y_check, lr=0.5, reg=1e-3, epochs=30, batch_size=64,
-                        lr_decay=0.95, rng=0)
+    history = net.train(
+        X_fit, y_fit, X_check, y_check, lr=0.5, reg=1e-3, epochs=30, batch_size=64, lr_decay=0.95, rng=0
+    )
     assert round(history.loss[0], 2) == round(np.log(10), 2) == 2.30
     assert round(float(np.mean(net.predict(X_test) == y_test)), 2) == 0.97

@@ -1,10 +1,8 @@
-"""Tests for the exercises of the neurons assignment (course/exercises/neurons.py).
-
-For every exercise: a correct implementation, written here in another style than the
-notebook's solution, passes the visible and hidden checks; a stub makes check() raise
-NotImplementedError; plausible mistakes fail both checks with a message naming the wrong
-result; calling the reference implementation gets no credit. The worked numbers the notebook
-shows are checked at the end.
+"""The neurons assignment (course/exercises/neurons.py): its catalogue of student
+implementations, which tests/test_exercises_contract.py holds to the contract of every
+exercise (correct ones pass, stubs are not implemented, mistakes fail naming the wrong
+result, calling the reference gets no credit); the checks only this topic has; and the
+worked numbers the notebook shows.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_exercises_contract import Contract, Correct, Delegation, Mistake, Stub, delegating_to, stub_of
 
 import course
 from course import activations as A
@@ -91,16 +90,8 @@ CORRECT = {
 }
 
 
-def _not_implemented(*args, **kwargs):
+def not_implemented(*args, **kwargs):
     raise NotImplementedError()
-
-
-class StubMaxout(course.layers.Maxout):
-    def backward(self, grad_out):
-        raise NotImplementedError()
-
-
-STUBS = {name: _not_implemented for name in CORRECT} | {"neurons.Maxout.backward": StubMaxout}
 
 
 class MaxoutToEveryPiece(course.layers.Maxout):
@@ -128,39 +119,6 @@ class MaxoutOverwrites(course.layers.Maxout):
         return grad_x
 
 
-# name -> [(description, implementation, words the failure message must contain)]
-BUGGY = {
-    "neurons.sigmoid_grad": [("x (1 − x) instead of σ(x)(1 − σ(x))", lambda x: x * (1 - x), "derivative")],
-    "neurons.tanh_grad": [("1 − x² instead of 1 − tanh²(x)", lambda x: 1 - x**2, "derivative")],
-    "neurons.relu_grad": [("returns ReLU itself", lambda x: np.maximum(x, 0.0), "derivative")],
-    "neurons.leaky_relu_grad": [
-        ("αx instead of α on the negative side", lambda x, alpha=0.1: np.where(x > 0, 1.0, alpha * x), "derivative")
-    ],
-    "neurons.elu_grad": [
-        ("f instead of f' on the negative side",
-         lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * np.expm1(np.minimum(x, 0))), "derivative"),
-    ],
-    "neurons.Maxout.backward": [
-        ("gradient to every piece", MaxoutToEveryPiece, "dL/dW"),
-        ("W.grad overwritten", MaxoutOverwrites, "overwritten"),
-    ],
-    "neurons.layer_forward": [
-        ("bias added after the activation", lambda X, W, b, activation=A.sigmoid: activation(X @ W) + b, "the result")
-    ],
-    "neurons.three_layer_forward": [
-        ("a sigmoid on the output layer",
-         lambda X, W1, b1, W2, b2, W3, b3: A.sigmoid(A.sigmoid(A.sigmoid(X @ W1 + b1) @ W2 + b2) @ W3 + b3),
-         "the result"),
-    ],
-}
-BUGGY_CASES = [(name, desc, impl, words) for name, bugs in BUGGY.items() for desc, impl, words in bugs]
-
-
-class MaxoutDelegates(course.layers.Maxout):
-    def backward(self, grad_out):
-        return super().backward(grad_out)
-
-
 def _layer_derivative(layer_cls):
     """A derivative obtained from the reference layer's backward (with grad_out = 1)."""
 
@@ -172,32 +130,72 @@ def _layer_derivative(layer_cls):
     return grad
 
 
-# name -> [(description, implementation)]: each calls reference code the student must write
-DELEGATING = {
-    "neurons.sigmoid_grad": [("activations", A.sigmoid_grad), ("layer", _layer_derivative(course.layers.Sigmoid))],
-    "neurons.tanh_grad": [("activations", A.tanh_grad), ("layer", _layer_derivative(course.layers.Tanh))],
-    "neurons.relu_grad": [("activations", A.relu_grad), ("layer", _layer_derivative(course.layers.ReLU))],
-    "neurons.leaky_relu_grad": [
-        ("activations", lambda x, alpha=0.1: A.leaky_relu_grad(x, alpha=alpha)),
-        ("layer", _layer_derivative(course.layers.LeakyReLU)),
-    ],
-    "neurons.elu_grad": [
-        ("activations", lambda x, alpha=1.0: A.elu_grad(x, alpha=alpha)),
-        ("layer", _layer_derivative(course.layers.ELU)),
-    ],
-    "neurons.Maxout.backward": [("super().backward", MaxoutDelegates)],
-    "neurons.layer_forward": [("neuron.layer_forward", course.neuron.layer_forward)],
-    "neurons.three_layer_forward": [
-        ("neuron.three_layer_forward", course.neuron.three_layer_forward),
-        (
-            "neuron.layer_forward three times",
-            lambda X, W1, b1, W2, b2, W3, b3: course.neuron.layer_forward(
-                course.neuron.layer_forward(course.neuron.layer_forward(X, W1, b1), W2, b2), W3, b3, lambda z: z
-            ),
+def _three_layer_forward_by_the_library(X, W1, b1, W2, b2, W3, b3):
+    h = course.neuron.layer_forward(course.neuron.layer_forward(X, W1, b1), W2, b2)
+    return course.neuron.layer_forward(h, W3, b3, lambda z: z)
+
+
+# ----------------------------------------------------------------------------------------
+# The catalogue (tests/test_exercises_contract.py runs the contract over it)
+# ----------------------------------------------------------------------------------------
+
+CONTRACT = Contract(
+    topic="neurons",
+    correct=[Correct(name, impl, seeds=range(5), seeded_checks=("hidden",)) for name, impl in CORRECT.items()],
+    stubs=[Stub(name, not_implemented) for name in CORRECT if name != "neurons.Maxout.backward"]
+    + [Stub("neurons.Maxout.backward", stub_of(course.layers.Maxout))],
+    # each mistake fails both checks with a message containing `says`
+    mistakes=[
+        Mistake("neurons.sigmoid_grad", lambda x: x * (1 - x), "x (1 − x) instead of σ(x)(1 − σ(x))", ("derivative",)),
+        Mistake("neurons.tanh_grad", lambda x: 1 - x**2, "1 − x² instead of 1 − tanh²(x)", ("derivative",)),
+        Mistake("neurons.relu_grad", lambda x: np.maximum(x, 0.0), "returns ReLU itself", ("derivative",)),
+        Mistake(
+            "neurons.leaky_relu_grad",
+            lambda x, alpha=0.1: np.where(x > 0, 1.0, alpha * x),
+            "αx instead of α on the negative side",
+            ("derivative",),
+        ),
+        Mistake(
+            "neurons.elu_grad",
+            lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * np.expm1(np.minimum(x, 0))),
+            "f instead of f' on the negative side",
+            ("derivative",),
+        ),
+        Mistake("neurons.Maxout.backward", MaxoutToEveryPiece, "gradient to every piece", ("dL/dW",)),
+        Mistake("neurons.Maxout.backward", MaxoutOverwrites, "W.grad overwritten", ("overwritten",)),
+        Mistake(
+            "neurons.layer_forward",
+            lambda X, W, b, activation=A.sigmoid: activation(X @ W) + b,
+            "bias added after the activation",
+            ("the result",),
+        ),
+        Mistake(
+            "neurons.three_layer_forward",
+            lambda X, W1, b1, W2, b2, W3, b3: A.sigmoid(A.sigmoid(A.sigmoid(X @ W1 + b1) @ W2 + b2) @ W3 + b3),
+            "a sigmoid on the output layer",
+            ("the result",),
         ),
     ],
-}
-DELEGATING_CASES = [(name, desc, impl) for name, impls in DELEGATING.items() for desc, impl in impls]
+    # each calls reference code the student must write
+    delegations=[
+        Delegation("neurons.sigmoid_grad", A.sigmoid_grad, "activations"),
+        Delegation("neurons.sigmoid_grad", _layer_derivative(course.layers.Sigmoid), "layer"),
+        Delegation("neurons.tanh_grad", A.tanh_grad, "activations"),
+        Delegation("neurons.tanh_grad", _layer_derivative(course.layers.Tanh), "layer"),
+        Delegation("neurons.relu_grad", A.relu_grad, "activations"),
+        Delegation("neurons.relu_grad", _layer_derivative(course.layers.ReLU), "layer"),
+        Delegation("neurons.leaky_relu_grad", lambda x, alpha=0.1: A.leaky_relu_grad(x, alpha=alpha), "activations"),
+        Delegation("neurons.leaky_relu_grad", _layer_derivative(course.layers.LeakyReLU), "layer"),
+        Delegation("neurons.elu_grad", lambda x, alpha=1.0: A.elu_grad(x, alpha=alpha), "activations"),
+        Delegation("neurons.elu_grad", _layer_derivative(course.layers.ELU), "layer"),
+        Delegation("neurons.Maxout.backward", delegating_to(course.layers.Maxout), "super().backward"),
+        Delegation("neurons.layer_forward", course.neuron.layer_forward, "neuron.layer_forward"),
+        Delegation("neurons.three_layer_forward", course.neuron.three_layer_forward, "neuron.three_layer_forward"),
+        Delegation(
+            "neurons.three_layer_forward", _three_layer_forward_by_the_library, "neuron.layer_forward three times"
+        ),
+    ],
+)
 
 DERIVATIVES = {
     "neurons.sigmoid_grad": A.sigmoid,
@@ -219,13 +217,8 @@ def _centred_difference(f):
 
 
 # ----------------------------------------------------------------------------------------
-# The catalogue
+# Beyond the contract
 # ----------------------------------------------------------------------------------------
-
-
-def test_every_neurons_exercise_is_tested():
-    registered = {name for name in REGISTRY if name.startswith("neurons.")}
-    assert registered == set(CORRECT) == set(BUGGY) == set(DELEGATING)
 
 
 def test_the_notebook_checks_every_exercise_visibly_and_hidden():
@@ -235,43 +228,6 @@ def test_the_notebook_checks_every_exercise_visibly_and_hidden():
     for name in CORRECT:
         assert calls.get((name, False)) == 1, f"{name}: no visible check worth 1 point"
         assert calls.get((name, True), 0) >= 2, f"{name}: no hidden check worth at least 2 points"
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", list(CORRECT))
-def test_a_correct_implementation_passes(name, hidden):
-    verdicts = check(name, CORRECT[name], hidden=hidden, quiet=True)
-    assert verdicts and all(v.passed for v in verdicts)
-
-
-@pytest.mark.parametrize("name", list(CORRECT))
-def test_a_correct_implementation_passes_on_other_seeds(name):
-    for seed in range(5):
-        check(name, CORRECT[name], hidden=True, seed=seed, quiet=True)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize("name", list(STUBS))
-def test_a_stub_raises_not_implemented(name, hidden):
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check(name, STUBS[name], hidden=hidden, quiet=True)
-
-
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
-@pytest.mark.parametrize(("name", "bug", "impl", "words"), BUGGY_CASES, ids=[f"{c[0]}: {c[1]}" for c in BUGGY_CASES])
-def test_a_buggy_implementation_fails_naming_the_wrong_result(name, bug, impl, words, hidden):
-    with pytest.raises(GradCheckError) as failure:
-        check(name, impl, hidden=hidden, quiet=True)
-    assert words in str(failure.value)
-    assert "FAILED" in str(failure.value)
-
-
-@pytest.mark.parametrize(
-    ("name", "how", "impl"), DELEGATING_CASES, ids=[f"{c[0]}: {c[1]}" for c in DELEGATING_CASES]
-)
-def test_calling_the_reference_gets_no_credit(name, how, impl):
-    with pytest.raises(GradCheckError, match="called the reference implementation"):
-        check(name, impl, quiet=True)
 
 
 @pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
