@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import course
-from autograder import engine, withhold
+from autograder import engine, sandbox, withhold
 from autograder.cells import parse_test_cell
 from course import layers as L
 from course.exercises import REGISTRY, get
@@ -156,3 +156,18 @@ def test_sequential_gets_a_run_of_its_own_in_the_layers_assignment():
     assert "course.layers.Sequential.backward" in by_exercise["layers.Linear.backward"]
     assert "course.layers.Linear.backward" not in by_exercise["layers.Sequential.backward"]
     assert "course.layers.Sequential.backward" in by_exercise["layers.Sequential.backward"]
+
+
+@pytest.mark.slow
+def test_without_bubblewrap_the_checking_run_still_uses_the_copy(tmp_path, monkeypatch):
+    """The fallback (no sandbox, loud warning) still withholds: the copy comes first on the path."""
+    from test_engine import UNTRAP, notebook
+
+    monkeypatch.setattr(sandbox, "bubblewrap_available", lambda: False)
+    os.chmod(tmp_path, 0o755)
+    with pytest.warns(sandbox.SandboxWarning):
+        run = engine.grade(notebook("        return super().backward(grad_out)", UNTRAP), workdir=tmp_path,
+                           uid=20001, cell_timeout=20, cpu_seconds=10)
+    assert not run.sandboxed
+    assert {g: v.passed for g, v in run.verdicts.items()} == {"test_linear": False, "hidden_linear": False}
+    assert "course.layers.Linear.backward" in run.verdicts["test_linear"].messages[0]
