@@ -325,15 +325,17 @@ register(
 
 
 def _swish_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
-    """Small visible shapes; hidden: random shapes, a batch of one, and a large case that a
-    finite-difference "backward" cannot finish under the grader's CPU limit."""
+    """Visible: a small batch, then a large one; hidden: random shapes, a batch of one, and the
+    large batch. The large case is one that a finite-difference "backward" cannot finish under
+    the grader's CPU limit, so visible points too need a real backward pass."""
+    large = {"args": [384], "input_shape": [160, 384], "max_entries": 40, "label": "a large batch (160 x 384)"}
     if not hidden:
-        return [{"args": [3], "input_shape": [4, 3]}]
+        return [{"args": [3], "input_shape": [4, 3]}, large]
     n, d = (int(k) for k in rng.integers(2, 9, 2))
     return [
         {"args": [d], "input_shape": [n, d]},
         {"args": [d], "input_shape": [1, d], "label": "a batch of one example"},
-        {"args": [384], "input_shape": [160, 384], "max_entries": 40, "label": "a large batch (160 x 384)"},
+        large,
     ]
 
 

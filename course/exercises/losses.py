@@ -234,37 +234,48 @@ def _svm_valid(scores: np.ndarray, labels: np.ndarray) -> bool:
 
 
 # ----------------------------------------------------------------------------------------
-# Settings: small visible cases; hidden cases of random shapes, a batch of one, and a large
-# batch that a finite-difference "backward" cannot finish under the grader's CPU limit (20 s
-# per check): 2 x 262,144 evaluations of MSE or of binary cross-entropy, or 2 x 524,288 of a
-# penalty, take minutes.
+# Settings: visible checks use a small case, then a large one; hidden checks use random
+# shapes, a batch of one, and the same large case. The large case is one that a
+# finite-difference "backward" cannot finish under the grader's CPU limit (20 s per check):
+# 2 x 204,800 evaluations of a batch's cross-entropy or SVM loss, 2 x 262,144 of MSE or of
+# binary cross-entropy, or 2 x 524,288 of a penalty, take minutes. So visible points too need
+# a real backward pass. Large cases are checked on a sample of ``max_entries`` entries.
 # ----------------------------------------------------------------------------------------
 
 
 def _class_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """Visible: five examples of four classes, then a large batch; hidden: random shapes, a
+    batch of one, and the large batch."""
+    large = {"shape": [2048, 100], "target": "labels", "max_entries": 60}
+    large["label"] = "a large batch (2048 examples, 100 classes)"
     if not hidden:
-        return [{"shape": [5, 4], "target": "labels"}]
+        return [{"shape": [5, 4], "target": "labels"}, large]
     n, c, c1 = (int(k) for k in rng.integers([2, 2, 2], [17, 11, 11]))
     return [
         {"shape": [n, c], "target": "labels"},
         {"shape": [1, c1], "target": "labels", "label": "a batch of one example"},
-        {"shape": [2048, 100], "target": "labels", "max_entries": 60,
-         "label": "a large batch (2048 examples, 100 classes)"},
+        large,
     ]
 
 
 def _binary_settings(rng: np.random.Generator, hidden: bool, **pred: Any) -> list[dict]:
+    """Visible: six examples, then a large batch; hidden: random sizes, soft targets, and the
+    large batch. ``pred`` goes into every case (``pred="probabilities"``, ``scale``)."""
+    large = {"shape": [262144], "target": "binary", "max_entries": 60, "label": "a large batch (262,144 examples)"}
+    large.update(pred)
     if not hidden:
-        return [{"shape": [6], "target": "binary", **pred}]
+        return [{"shape": [6], "target": "binary", **pred}, large]
     n, m = (int(k) for k in rng.integers(1, 17, 2))
     return [
         {"shape": [n], "target": "binary", **pred},
         {"shape": [m, 1], "target": "soft", "label": f"soft targets, shape ({m}, 1)", **pred},
-        {"shape": [262144], "target": "binary", "max_entries": 60, "label": "a large batch (262,144 examples)", **pred},
+        large,
     ]
 
 
 def _logit_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """As :func:`_binary_settings` with logits of scale 2 (visible: six examples and the large
+    batch); hidden cases also get confident logits, just before the large batch."""
     settings = _binary_settings(rng, hidden, scale=2.0)
     if hidden:
         n = int(rng.integers(2, 17))
@@ -274,30 +285,41 @@ def _logit_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
 
 
 def _regression_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+    """Visible: a 5 x 3 batch, then a large one; hidden: a vector, a random matrix, and the
+    large batch."""
+    large = {"shape": [2048, 128], "target": "real", "max_entries": 60, "label": "a large batch (2048 x 128)"}
     if not hidden:
-        return [{"shape": [5, 3], "target": "real"}]
+        return [{"shape": [5, 3], "target": "real"}, large]
     n, m, d = (int(k) for k in rng.integers(1, 13, 3))
     return [
         {"shape": [n], "target": "real"},
         {"shape": [m, d], "target": "real"},
-        {"shape": [2048, 128], "target": "real", "max_entries": 60, "label": "a large batch (2048 x 128)"},
+        large,
     ]
 
 
 def _penalty_settings(rng: np.random.Generator, hidden: bool, beta: bool = False) -> list[dict]:
+    """Visible: a 4 x 3 matrix, then a large one, with the strength 0.1 (and beta 0.5); hidden:
+    a random matrix, a vector, and the large matrix, each with a random strength (and beta)."""
+
     def kwargs() -> dict[str, float]:
         k = {"strength": round(float(rng.uniform(0.01, 2.0)), 4)}
         if beta:
             k["beta"] = round(float(rng.uniform(0.1, 3.0)), 4)
         return k
 
+    def large(kw: dict[str, float]) -> dict:
+        return {"kwargs": kw, "shape": [1024, 512], "max_entries": 60, "label": "a large weight matrix (1024 x 512)"}
+
     if not hidden:
-        return [{"kwargs": {"strength": 0.1, **({"beta": 0.5} if beta else {})}, "shape": [4, 3]}]
+        fixed = {"strength": 0.1, **({"beta": 0.5} if beta else {})}
+        return [{"kwargs": fixed, "shape": [4, 3]}, large(dict(fixed))]
     d, m = (int(k) for k in rng.integers(1, 9, 2))
+    # kwargs() is called in list order, as before, so the hidden draw is unchanged
     return [
         {"kwargs": kwargs(), "shape": [d, m]},
         {"kwargs": kwargs(), "shape": [m]},
-        {"kwargs": kwargs(), "shape": [1024, 512], "max_entries": 60, "label": "a large weight matrix (1024 x 512)"},
+        large(kwargs()),
     ]
 
 

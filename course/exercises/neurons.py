@@ -173,19 +173,20 @@ class MaxoutExercise(LayerExercise):
 
 
 def _maxout_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
-    """Visible: the lecture's two pieces. Hidden: random sizes and k, a batch of one, and a
-    large case whose x (256 x 256) a finite-difference "backward" cannot get through."""
+    """Visible: the lecture's two pieces on a small batch, then a large batch. Hidden: random
+    sizes and k, a batch of one, and the large batch. The large case's x (256 x 256) is one
+    that a finite-difference "backward" cannot get through under the grader's CPU limit, so
+    visible points too need a real backward pass."""
+    large = {"args": [256, 4], "kwargs": {"k": 2}, "input_shape": [256, 256], "max_entries": 40}
+    large["label"] = "a large batch (256 x 256 -> 4, k = 2)"
     if not hidden:
-        return [{"args": [3, 4], "kwargs": {"k": 2}, "input_shape": [5, 3]}]
+        return [{"args": [3, 4], "kwargs": {"k": 2}, "input_shape": [5, 3]}, large]
     d, m, n = (int(i) for i in rng.integers(2, 8, 3))
     k = int(rng.integers(2, 5))
     return [
         {"args": [d, m], "kwargs": {"k": k}, "input_shape": [n, d], "label": f"input ({n}, {d}), {m} units, k = {k}"},
         {"args": [m, d], "kwargs": {"k": 3}, "input_shape": [1, m], "label": "a batch of one example, k = 3"},
-        {
-            "args": [256, 4], "kwargs": {"k": 2}, "input_shape": [256, 256], "max_entries": 40,
-            "label": "a large batch (256 x 256 -> 4, k = 2)",
-        },
+        large,
     ]
 
 
