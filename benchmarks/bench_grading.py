@@ -16,8 +16,9 @@ folder with ``python -m autograder grade``'s pipeline:
    verdicts decided outside it), 1 worker;
 3. **hardened, N workers** (default: the number of cores).
 
-Each class is split into rounds (``--rounds``, default 4) and the three ways run back to back
-on each round, so that a change of load on a shared machine hits all three alike. Every way
+Each class is split into rounds (``--rounds``, default 4, fewer when a round would give a
+worker fewer than 4 notebooks) and the three ways run back to back on each round, so that a
+change of load on a shared machine hits all three alike. Every way
 does autograde and feedback for each student and merges every grade into the gradebook. We
 report the grading phase's wall-clock seconds per notebook (the one-off
 ``generate_assignment`` is left out), the speed-up of N workers over one, and the hardening
@@ -155,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(assignments) - set(list_assignments()))
     if unknown:
         parser.error(f"unknown assignments: {', '.join(unknown)}")
-    rounds = max(1, min(rounds, students // max(2, args.workers)))
+    # Each worker needs several notebooks per round: with 3 notebooks and 2 workers, one worker
+    # idles for a third of the round whatever the grader does.
+    rounds = max(1, min(rounds, students // (4 * args.workers)))
 
     runs = [
         Run("stock nbgrader (Execute), serial", 1, False),

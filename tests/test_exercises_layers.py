@@ -11,7 +11,7 @@ import pytest
 from test_exercises_contract import Contract, Correct, Delegation, Mistake, Stub, delegating_to, stub_of
 
 import course
-from course.exercises import check
+from course.exercises import check, get
 from course.exercises.layers import compare_scaled, extrapolated_gradient
 from course.gradcheck import GradCheckError
 
@@ -283,3 +283,21 @@ def test_minibatch_backward_is_the_sum_of_per_example_backwards():
     np.testing.assert_allclose(np.vstack(rows), grad_x, rtol=1e-12)
     np.testing.assert_allclose(single.W.grad, batch.W.grad, rtol=1e-12)
     np.testing.assert_allclose(single.b.grad, batch.b.grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["layers.Sigmoid.backward", "layers.Tanh.backward", "layers.ReLU.backward"])
+def test_differencing_only_the_sampled_entries_of_an_activation_gives_the_same_numbers(name):
+    exercise = get(name)
+    case = exercise.cases(np.random.default_rng(3), hidden=True)[-1]  # the 512 x 1024 input
+    ref = exercise._layer(exercise.reference, case)
+    x, grad_out = case.arrays["x"].copy(), case.arrays["grad_out"]
+    ref.forward(x)
+    analytic = ref.backward(grad_out)
+    checks = [
+        exercise.compare_gradient(exercise.verdict(case), "dL/dx", analytic, ref.forward, x, grad_out,
+                                  max_entries=20, rng=np.random.default_rng(0), elementwise=elementwise)
+        for elementwise in (False, True)
+    ]
+    assert np.isfinite(checks[0].numeric).sum() == 20
+    np.testing.assert_allclose(checks[1].numeric, checks[0].numeric, rtol=1e-13, atol=0)
+    assert all(c.passed for c in checks) and exercise.elementwise

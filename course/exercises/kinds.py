@@ -59,6 +59,8 @@ class LayerExercise(Exercise):
     optional ``max_entries`` samples large tensors in the numerical check. ``build(cls, config)``
     makes the layer (default ``cls(*args, **kwargs)``), for containers built around reference
     layers. ``valid(layer, x)`` may reject a drawn case (e.g. a Maxout near-tie) to redraw it.
+    ``elementwise=True`` (an activation without parameters) lets the numerical check of a
+    large input difference only the sampled entries.
     """
 
     def __init__(
@@ -72,11 +74,13 @@ class LayerExercise(Exercise):
         sampler: Sampler = _normal,
         valid: Callable[[Any, np.ndarray], bool] | None = None,
         traps: list[tuple[Any, str]] | None = None,
+        elementwise: bool = False,
     ) -> None:
         super().__init__(name, title, traps if traps is not None else [(reference, "backward")])
         self.reference, self.settings = reference, settings
         self.build = build or (lambda cls, cfg: cls(*cfg.get("args", ()), **cfg.get("kwargs", {})))
         self.sampler, self.valid = sampler, valid
+        self.elementwise = elementwise
 
     def _layer(self, cls: Any, case: Case) -> Any:
         layer = self.build(cls, case.config)
@@ -129,7 +133,7 @@ class LayerExercise(Exercise):
         out = self.expect_array(v, outputs, "out", grad_out.shape, "the forward output")
         self.compare_values(v, "forward output", out, ref.forward(x))
         grad_x = self.expect_array(v, outputs, "grad_x", x.shape, "the gradient backward returns (dL/dx)")
-        self.compare_gradient(v, "dL/dx", grad_x, ref.forward, x, grad_out, **sample)
+        self.compare_gradient(v, "dL/dx", grad_x, ref.forward, x, grad_out, elementwise=self.elementwise, **sample)
         params = ref.parameters()
         names = [p.name for p in params]
         for i, p in enumerate(params):

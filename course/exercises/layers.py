@@ -133,12 +133,15 @@ def _elementwise_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
 
 
 register(_LayerExercise("layers.Linear.backward", "Linear.backward", L.Linear, _dense_settings))
-register(_LayerExercise("layers.Sigmoid.backward", "Sigmoid.backward", L.Sigmoid, _elementwise_settings))
-register(_LayerExercise("layers.Tanh.backward", "Tanh.backward", L.Tanh, _elementwise_settings))
+register(
+    _LayerExercise("layers.Sigmoid.backward", "Sigmoid.backward", L.Sigmoid, _elementwise_settings, elementwise=True)
+)
+register(_LayerExercise("layers.Tanh.backward", "Tanh.backward", L.Tanh, _elementwise_settings, elementwise=True))
 register(
     # Inputs stay 1e-3 from the kink at 0, so both difference steps (h and 2h) stay on one side.
     _LayerExercise(
-        "layers.ReLU.backward", "ReLU.backward", L.ReLU, _elementwise_settings, sampler=away_from(0.0), h=1e-4
+        "layers.ReLU.backward", "ReLU.backward", L.ReLU, _elementwise_settings, sampler=away_from(0.0), h=1e-4,
+        elementwise=True,
     )
 )
 register(
