@@ -8,7 +8,8 @@ The grader executes a notebook twice, in two sandboxes that share nothing:
   implementations graded in the assignment are withheld (:mod:`autograder.withhold`). It runs
   the notebook's code cells again in a plain IPython shell (the graded test cells arrive empty),
   then each check case in a forked child under a CPU limit of its own, and leaves the student's
-  outputs as JSON with base64 ``.npy`` bytes for the trusted grader to judge.
+  outputs as ``.npy`` files (``results/<key>/<n>.bin``, listed in ``results/<key>.json``) for the
+  trusted grader to judge.
 
 Answer cells (nbgrader solution cells) may use ``answer_cpu_seconds`` of CPU each, other cells
 ``other_cpu_seconds``: this run needs the notebook's definitions, not its experiments, and the
@@ -16,13 +17,12 @@ cases (in ``cases/``) must not be precomputable by a slow method. A cell stopped
 reported in ``status.json``.
 
 Usage (the grader copies this file into the work folder): ``python checker.py``. Reads
-``cells.json``, ``job.json`` and ``cases/<key>.npz``; writes ``status.json`` and
-``results/<key>.json``.
+``cells.json``, ``job.json`` and ``cases/<key>.npz``; writes ``status.json``,
+``results/<key>.json`` and ``results/<key>/<n>.bin``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import resource
@@ -110,12 +110,14 @@ def run_checks(namespace: dict, job: dict) -> None:
                     outputs, problems = {}, [f"no `{check['symbol']}` is defined at the top level of the notebook"]
                 else:
                     outputs, problems = run_case(get(check["exercise"]), student, case)
-                record = {
-                    "problems": problems,
-                    "outputs": {k: base64.b64encode(v).decode() for k, v in outputs.items()},
-                }
-                with open(f"results/{key}.json", "w") as f:
-                    json.dump(record, f)
+                os.makedirs(f"results/{key}")
+                names = {}
+                for i, (name, raw) in enumerate(outputs.items()):
+                    with open(f"results/{key}/{i}.bin", "wb") as f:
+                        f.write(raw)
+                    names[name] = f"{i}.bin"
+                with open(f"results/{key}.json", "w") as f:  # last: a case without it did not finish
+                    json.dump({"problems": problems, "outputs": names}, f)
             finally:
                 os._exit(0)
         deadline = time.monotonic() + job["case_wall_seconds"]

@@ -27,12 +27,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
+import re
 import secrets
 import shutil
+import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -104,27 +104,54 @@ def _json_default(value):
     raise TypeError(f"cannot send {type(value).__name__} to the sandbox")
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_bytes(path: Path, limit: int = MAX_RESULT_BYTES) -> bytes | None:
+    """The bytes of a regular file the sandbox wrote, if it holds at most ``limit`` of them.
+
+    Not following symbolic links and never blocking: the student's code could have put a link
+    to another file, a FIFO or a device in its place.
+    """
     try:
-        if not path.is_file() or path.stat().st_size > MAX_RESULT_BYTES:
-            return None
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+        return data if len(data) <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def _decode_result(record: dict | None) -> tuple[dict[str, bytes], list[str]] | None:
-    """The worker's record as (encoded outputs, problems), or None if it is malformed."""
+def _read_json(path: Path) -> dict | None:
+    raw = _read_bytes(path)
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _decode_result(record: dict | None, folder: Path) -> tuple[dict[str, bytes], list[str]] | None:
+    """The checking run's record of one case as (encoded outputs, problems), or None if it is
+    malformed. Each output is a file ``<n>.bin`` (``.npy`` bytes, or a note) in ``folder``."""
     if record is None:
         return None
     problems, outputs = record.get("problems"), record.get("outputs")
     if not isinstance(problems, list) or not isinstance(outputs, dict):
         return None
-    try:
-        encoded = {str(k): base64.b64decode(v, validate=True) for k, v in outputs.items() if isinstance(v, str)}
-    except (binascii.Error, ValueError):
-        return None
+    encoded = {}
+    for name, filename in outputs.items():
+        if not isinstance(filename, str) or not re.fullmatch(r"\d{1,4}\.bin", filename):
+            return None
+        raw = _read_bytes(folder / filename)
+        if raw is None:
+            return None
+        encoded[str(name)[:100]] = raw
     return encoded, [str(p)[:500] for p in problems]
 
 
@@ -238,7 +265,8 @@ def grade(
         cell_verdicts: list[Verdict] = []
         for key, exercise, case, _symbol in checks:
             run, result = where[key]
-            decoded = _decode_result(_read_json(run.workdir / "results" / f"{key}.json"))
+            folder = run.workdir / "results"
+            decoded = _decode_result(_read_json(folder / f"{key}.json"), folder / key)
             if decoded is None:
                 verdict = exercise.verdict(case)
                 verdict.problems.append(f"this check did not finish: {run.reason(result)}")

@@ -171,3 +171,17 @@ def test_without_bubblewrap_the_checking_run_still_uses_the_copy(tmp_path, monke
     assert not run.sandboxed
     assert {g: v.passed for g, v in run.verdicts.items()} == {"test_linear": False, "hidden_linear": False}
     assert "course.layers.Linear.backward" in run.verdicts["test_linear"].messages[0]
+
+
+def test_the_grader_reads_only_regular_files_of_bounded_size_from_the_sandbox(tmp_path):
+    (tmp_path / "0.bin").write_bytes(b"x" * 10)
+    (tmp_path / "1.bin").symlink_to("/etc/passwd")
+    os.mkfifo(tmp_path / "2.bin")  # reading it would block the grader forever
+    (tmp_path / "3.bin").write_bytes(b"x" * 101)
+    assert engine._read_bytes(tmp_path / "0.bin", 100) == b"x" * 10
+    for name in ["1.bin", "2.bin", "3.bin", "4.bin"]:
+        assert engine._read_bytes(tmp_path / name, 100) is None, name
+    record = {"problems": ["p"], "outputs": {"grad": "0.bin"}}
+    assert engine._decode_result(record, tmp_path) == ({"grad": b"x" * 10}, ["p"])
+    for bad in ["../0.bin", "/etc/passwd", "0.npy", 3]:
+        assert engine._decode_result({"problems": [], "outputs": {"grad": bad}}, tmp_path) is None, bad

@@ -21,6 +21,7 @@ watched for (:func:`trapped`): a submission that delegates to it gets no credit.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import secrets
 import sys
@@ -42,8 +43,10 @@ __all__ = [
     "check",
     "decode_outputs",
     "encode_outputs",
+    "fingerprint",
     "get",
     "judge_rng",
+    "modified",
     "register",
     "trapped",
 ]
@@ -106,6 +109,23 @@ class Verdict:
 # ----------------------------------------------------------------------------------------
 # Output transport: the same encoding in the notebook and across the sandbox boundary
 # ----------------------------------------------------------------------------------------
+
+
+def fingerprint(array: np.ndarray) -> np.ndarray:
+    """A digest (32 bytes) of an input array as the student's code left it, for ``judge`` to
+    tell whether the code modified its input in place. Sending the digest instead of the array
+    saves megabytes on large cases and loses nothing: untrusted code that could forge one could
+    forge the other."""
+    a = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    digest.update(a.tobytes())
+    return np.frombuffer(digest.digest(), dtype=np.uint8).copy()
+
+
+def modified(outputs: dict, key: str, original: np.ndarray) -> bool:
+    """Whether the :func:`fingerprint` in ``outputs[key]`` says the input was changed."""
+    after = outputs.get(key)
+    return isinstance(after, np.ndarray) and after.shape == (32,) and not np.array_equal(after, fingerprint(original))
 
 
 def encode_outputs(outputs: dict[str, Any]) -> dict[str, bytes]:

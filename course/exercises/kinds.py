@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..layers import Parameter
-from .base import Case, Exercise, Verdict, judge_rng
+from .base import Case, Exercise, Verdict, fingerprint, judge_rng, modified
 
 __all__ = [
     "ElementwiseExercise",
@@ -119,7 +119,7 @@ class LayerExercise(Exercise):
             p.grad[...] = case.arrays[f"prefill{i}"]
         grad_out = case.arrays["grad_out"].copy()
         grad_x = layer.backward(grad_out)
-        outputs = {"out": out, "grad_x": grad_x, "x_after": x, "grad_out_after": grad_out}
+        outputs = {"out": out, "grad_x": grad_x, "x_after": fingerprint(x), "grad_out_after": fingerprint(grad_out)}
         outputs.update({f"grad{i}": p.grad for i, p in enumerate(layer.parameters())})
         return outputs
 
@@ -154,8 +154,7 @@ class LayerExercise(Exercise):
             if overwritten and not check.passed:
                 check.hint = f"{label}.grad was overwritten (=) instead of accumulated (+=)"
         for key, original, what in [("x_after", x, "the input x"), ("grad_out_after", grad_out, "grad_out")]:
-            after = outputs.get(key)
-            if isinstance(after, np.ndarray) and after.shape == original.shape and not np.array_equal(after, original):
+            if modified(outputs, key, original):
                 v.problems.append(f"{what} was modified in place; compute into a new array instead")
         return v
 
@@ -207,7 +206,7 @@ class LossExercise(Exercise):
         loss = student(**case.config.get("kwargs", {}))
         pred = case.arrays["pred"].copy()
         value = loss.forward(pred, case.arrays["target"].copy())
-        return {"value": value, "grad": loss.backward(), "pred_after": pred}
+        return {"value": value, "grad": loss.backward(), "pred_after": fingerprint(pred)}
 
     def judge(self, case: Case, outputs: dict) -> Verdict:
         v = self.verdict(case)
@@ -217,8 +216,7 @@ class LossExercise(Exercise):
         self.compare_values(v, "loss value", value, ref.forward(pred, target))
         grad = self.expect_array(v, outputs, "grad", pred.shape, "the gradient backward returns (dL/dpred)")
         self.compare_gradient(v, "dL/dpred", grad, lambda p: ref.forward(p, target), pred, None, batch=pred.shape[0])
-        after = outputs.get("pred_after")
-        if isinstance(after, np.ndarray) and after.shape == pred.shape and not np.array_equal(after, pred):
+        if modified(outputs, "pred_after", pred):
             v.problems.append("pred was modified in place; compute into a new array instead")
         return v
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses as F
-from .base import Case, Exercise, Verdict, judge_rng, register
+from .base import Case, Exercise, Verdict, fingerprint, judge_rng, modified, register
 from .kinds import LossExercise, away_from
 from .layers import compare_scaled, extrapolated_gradient
 
@@ -147,8 +147,7 @@ class BatchLossExercise(LossExercise):
             indices = self._entries(case)
             numeric = self._numerical(ref, case, indices)
             v.checks.append(compare_scaled("dL/dpred", grad, numeric, indices=indices, batch=pred.shape[0]))
-        after = outputs.get("pred_after")
-        if isinstance(after, np.ndarray) and after.shape == pred.shape and not np.array_equal(after, pred):
+        if modified(outputs, "pred_after", pred):
             v.problems.append("pred was modified in place; compute into a new array instead")
         return v
 
@@ -184,7 +183,7 @@ class RegularizerExercise(Exercise):
     def run(self, student: Any, case: Case) -> dict[str, Any]:
         reg = student(**case.config.get("kwargs", {}))
         w = case.arrays["w"].copy()
-        return {"grad": reg.grad(w), "w_after": w}
+        return {"grad": reg.grad(w), "w_after": fingerprint(w)}
 
     def judge(self, case: Case, outputs: dict) -> Verdict:
         v = self.verdict(case)
@@ -197,8 +196,7 @@ class RegularizerExercise(Exercise):
             for ix in indices if indices is not None else np.ndindex(w.shape):
                 numeric[ix] = extrapolated_gradient(ref.value, np.array([w[ix]]), h=self.h)[0]
             v.checks.append(compare_scaled("dR/dw", grad, numeric, indices=indices))
-        after = outputs.get("w_after")
-        if isinstance(after, np.ndarray) and after.shape == w.shape and not np.array_equal(after, w):
+        if modified(outputs, "w_after", w):
             v.problems.append("w was modified in place; compute into a new array instead")
         return v
 

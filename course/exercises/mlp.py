@@ -24,7 +24,7 @@ from .. import layers as L
 from .. import losses
 from ..activations import log_softmax
 from ..network import PARAMETER_NAMES, TwoLayerNet
-from .base import Case, Exercise, Verdict, register
+from .base import Case, Exercise, Verdict, fingerprint, modified, register
 from .layers import compare_scaled, extrapolated_gradient
 
 __all__ = ["KINK_GAP", "STEP", "TwoLayerNetExercise", "loss_terms", "valid"]
@@ -152,12 +152,13 @@ class TwoLayerNetExercise(Exercise):
         net = self._network(student, a)
         X = a["X"].copy()
         if self.part == "scores":
-            return {"scores": net.loss(X), "X_after": X}
+            scores = net.loss(X)
+            return {"scores": scores, "X_after": fingerprint(X)}
         result = net.loss(X, a["y"].copy(), reg=case.config["reg"])
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"loss(X, y, reg) should return the pair (loss, grads), got {type(result).__name__}")
         value, grads = result
-        outputs: dict[str, Any] = {"X_after": X}
+        outputs: dict[str, Any] = {"X_after": fingerprint(X)}
         if self.part == "loss":
             outputs["loss"] = value
             return outputs
@@ -184,8 +185,7 @@ class TwoLayerNetExercise(Exercise):
                 v.checks[-1].hint = self._loss_hint(float(value), ref, X, y, reg) or v.checks[-1].hint
         else:
             self._judge_grads(v, outputs, ref, X, y, reg, cfg.get("max_entries"))
-        after = outputs.get("X_after")
-        if isinstance(after, np.ndarray) and after.shape == X.shape and not np.array_equal(after, X):
+        if modified(outputs, "X_after", X):
             v.problems.append("X was modified in place; compute into new arrays instead")
         return v
 
