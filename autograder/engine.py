@@ -307,14 +307,15 @@ def _groups(jobs: list[tuple[dict, Case]]) -> list[tuple[list[tuple[object, str]
     withheld: dict[tuple[str, str], tuple[object, str]] = {}
     for exercise in exercises.values():
         withheld.update(identities(exercise.withheld))
-    groups: dict[frozenset, list[tuple[dict, Case]]] = {}
+    needs = {name: frozenset(identities(e.needs).keys() & withheld.keys()) for name, e in exercises.items()}
+    groups: dict[frozenset, list[tuple[dict, Case]]] = {key: [] for key in needs.values() if key}
     for job, case in jobs:
-        exercise = exercises[job["exercise"]]
-        needs = frozenset(identities(exercise.needs).keys() & withheld.keys())
-        own = frozenset(identities(exercise.withheld))
-        key = needs if needs else next((k for k in groups if not k & own), frozenset())
+        key = needs[job["exercise"]]
+        if not key:  # needs nothing: any run that withholds what this exercise withholds will do
+            own = frozenset(identities(exercises[job["exercise"]].withheld))
+            key = next((k for k in groups if not k & own), frozenset())
         groups.setdefault(key, []).append((job, case))
-    return [([f for ident, f in withheld.items() if ident not in key], group) for key, group in groups.items()]
+    return [([f for ident, f in withheld.items() if ident not in key], group) for key, group in groups.items() if group]
 
 
 def _private_dir(path: Path, uid: int) -> Path:

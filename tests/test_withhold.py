@@ -147,6 +147,13 @@ def test_a_check_never_runs_beside_what_its_own_exercise_withholds():
         assert sum(len(jobs) for _, jobs in groups) == len(names)
 
 
+def test_checks_that_need_nothing_join_a_run_that_exists_anyway():
+    """02_graphs: the gate checks need nothing and go with one of the two Value runs."""
+    names = ["graphs.MulGate.backward", "graphs.Value.ops", "graphs.Value.backward", "graphs.AddGate.backward"]
+    groups = engine._groups(_jobs(names))
+    assert len(groups) == 2 and sum(len(jobs) for _, jobs in groups) == 4
+
+
 def test_sequential_gets_a_run_of_its_own_in_the_layers_assignment():
     names = ["layers.Linear.backward", "layers.Tanh.backward", "layers.Sequential.backward"]
     groups = engine._groups(_jobs(names))
