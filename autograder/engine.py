@@ -332,7 +332,6 @@ class _NotebookRun:
 
     def __init__(self, workdir: Path, student: nbformat.NotebookNode, cell_timeout: int, uid: int) -> None:
         self.workdir, self.student, self.cell_timeout, self.uid = workdir, student, cell_timeout, uid
-        self.jobs: list[tuple[dict, Case]] = []
 
     def prepare(self) -> None:
         _private_dir(self.workdir, self.uid)

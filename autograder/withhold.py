@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import course
-from course.exercises.base import WITHHELD_MESSAGE
+from course.exercises.base import WITHHELD_MESSAGE, reference_function
 
 __all__ = ["STUB_MESSAGE", "WithheldError", "package_dir", "resolve", "withheld_copy"]
 
@@ -41,10 +41,7 @@ class WithheldError(ValueError):
 
 def resolve(owner: Any, attr: str) -> tuple[Path, str, str]:
     """(source file, qualified name, display name) of ``owner.attr``, a function or method."""
-    fn = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
-    if fn is None and isinstance(owner, type):
-        fn = getattr(owner, attr, None)  # inherited: withhold the definition it resolves to
-    fn = getattr(fn, "__func__", fn)  # staticmethod / classmethod
+    fn = reference_function(owner, attr)  # inherited: withhold the definition it resolves to
     fn = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(fn, "__code__", None)
     if code is None:

@@ -333,11 +333,20 @@ def _code_key(code) -> tuple[str, str, int]:
     return (code.co_filename, code.co_name, code.co_firstlineno)
 
 
+def reference_function(owner: Any, attr: str) -> Any:
+    """The function behind ``owner.attr`` (a module's function, or a class's method: the class's
+    own definition, else the inherited one), unwrapped from staticmethod / classmethod; None if
+    there is no such attribute."""
+    fn = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
+    if fn is None and isinstance(owner, type):
+        fn = getattr(owner, attr, None)
+    return getattr(fn, "__func__", fn)
+
+
 def _reference_codes(exercise: Exercise) -> dict[tuple[str, str, int], str]:
     codes = {}
     for owner, attr in exercise.traps:
-        fn = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
-        fn = getattr(fn, "__func__", fn)  # staticmethod / classmethod
+        fn = reference_function(owner, attr)
         code = getattr(fn, "__code__", None)
         if code is not None:
             codes[_code_key(code)] = f"{getattr(owner, '__name__', owner)}.{attr}"
