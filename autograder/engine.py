@@ -6,15 +6,16 @@
 1. reads each graded test cell's ``check()`` calls (:mod:`autograder.cells`) and draws fresh
    cases for them from a secret seed (visible checks too: outputs hard-coded for the seeds a
    student saw earn nothing);
-2. runs the student's notebook, with the graded test cells blanked, twice and at the same
-   time, in two sandboxes that share nothing: the *notebook run* (:mod:`autograder.worker`)
-   executes it in a Jupyter kernel with the full library, for the outputs feedback shows; the
-   *checking run* (:mod:`autograder.checker`) runs its cells again with a copy of the library
-   from which every reference implementation graded in the assignment is withheld
-   (:mod:`autograder.withhold`), then each case, as plain arrays, under a CPU limit of its
-   own. A submission that calls the library's answer finds nothing there to call, however it
-   reaches for it. (An exercise whose cases need reference code another exercise withholds,
-   such as the layers of a Sequential network, gets a checking run of its own.)
+2. runs the student's notebook, with the graded test cells blanked, twice (side by side or one
+   after the other), in sandboxes that share nothing: the *notebook run*
+   (:mod:`autograder.worker`) executes it in a Jupyter kernel with the full library, for the
+   outputs feedback shows; the *checking run* (:mod:`autograder.checker`) runs again the cells
+   its checks need (:mod:`autograder.slicing`) with a copy of the library from which every
+   reference implementation graded in the assignment is withheld (:mod:`autograder.withhold`),
+   then each case, as plain arrays, under a CPU limit of its own. A submission that calls the
+   library's answer finds nothing there to call, however it reaches for it. (Checks whose cases
+   are built from reference code other checks grade, such as the layers of a Sequential
+   network, come last: the grader reads the other results first, then gives that code back.)
 3. reads back only JSON and ``.npy`` bytes (never pickle), with size limits, and judges them
    in this process against numerical gradients of the reference implementation
    (:func:`course.exercises.base.judge_case`: type, dtype, shape, finiteness, values);
@@ -34,6 +35,7 @@ import secrets
 import shutil
 import stat
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,7 @@ from course.exercises.base import Case, Verdict, judge_case
 
 from . import sandbox, withhold
 from .cells import MARKERS, parse_test_cell
+from .slicing import needed_cells
 
 __all__ = ["CHECK_UID_OFFSET", "CellVerdict", "GradingRun", "grade", "strip_hidden_tests"]
 
@@ -179,8 +182,13 @@ def grade(
     uid: int = sandbox.NOBODY,
     require_sandbox: bool = False,
     hidden_paths: tuple[str | Path, ...] = (),
+    side_by_side: bool = True,
 ) -> GradingRun:
     """Grade ``nb`` in place (see the module docstring); returns the verdict of every graded cell.
+
+    ``side_by_side`` runs the notebook run and the checking runs at the same time, which is
+    quicker when cores are idle; with False they run one after another, the better choice when
+    other graders keep every core busy.
 
     The notebook run uses ``uid``; the checking runs use ``uid + CHECK_UID_OFFSET * k``, so that
     the runs of one notebook, which go on at the same time, never share a process limit.
@@ -237,22 +245,13 @@ def grade(
             if is_test_cell(cell):
                 cell.source = ""  # hidden tests never reach the student's code
     runs = [_NotebookRun(workdir / "run", student, cell_timeout, uid)]
-    for k, (withheld, group) in enumerate(_groups(jobs), start=1):
-        runs.append(
-            _CheckRun(
-                workdir / f"check{k}",
-                workdir / f"library{k}",
-                student,
-                group,
-                withheld,
-                cell_timeout,
-                cpu_seconds,
-                uid + CHECK_UID_OFFSET * k,
-            )
-        )
+    for k, group in enumerate(_groups(jobs), start=1):
+        check_uid = uid + CHECK_UID_OFFSET * k
+        runs.append(_CheckRun(workdir / f"check{k}", student, group, cell_timeout, cpu_seconds, check_uid))
     for run in runs:
         run.prepare()
-    with ThreadPoolExecutor(len(runs)) as pool:  # the runs share nothing: they go on side by side
+    # The runs share nothing: they may go on side by side (on cores no other grader uses).
+    with ThreadPoolExecutor(len(runs) if side_by_side else 1) as pool:
         results = list(pool.map(lambda r: r.start(require_sandbox, hidden_paths), runs))
 
     notebook_run, check_runs = runs[0], runs[1:]
@@ -265,8 +264,7 @@ def grade(
         cell_verdicts: list[Verdict] = []
         for key, exercise, case, _symbol in checks:
             run, result = where[key]
-            folder = run.workdir / "results"
-            decoded = _decode_result(_read_json(folder / f"{key}.json"), folder / key)
+            decoded = run.result(key)
             if decoded is None:
                 verdict = exercise.verdict(case)
                 verdict.problems.append(f"this check did not finish: {run.reason(result)}")
@@ -289,14 +287,28 @@ def grade(
     return GradingRun(verdicts, status, all(r.sandboxed for r in results), list(dict.fromkeys(notes)))
 
 
-def _groups(jobs: list[tuple[dict, Case]]) -> list[tuple[list[tuple[object, str]], list[tuple[dict, Case]]]]:
+@dataclass
+class _Group:
+    """The checks of one checking run: ``first`` with ``withheld`` withheld; then, once the
+    grader has read their results, ``later`` with ``given_back`` restored (the reference code
+    their cases are built from)."""
+
+    withheld: list[tuple[object, str]]
+    first: list[tuple[dict, Case]]
+    given_back: list[tuple[object, str]] = field(default_factory=list)
+    later: list[tuple[dict, Case]] = field(default_factory=list)
+
+
+def _groups(jobs: list[tuple[dict, Case]]) -> list[_Group]:
     """Split the checks into as few checking runs as the exercises allow.
 
-    Every run withholds all that the assignment's exercises withhold, except the reference code
-    that the ``run`` of its own checks needs (``Exercise.needs``), and a check never goes to a
-    run that keeps what its own exercise withholds. Most assignments need one run; one whose
-    cases are built from reference code another exercise grades (a Sequential network of
-    reference layers, say) needs two. Returns (withheld functions, jobs) for each run.
+    A run first withholds all that the assignment's exercises withhold. An exercise whose cases
+    are built from reference code another exercise grades (the layers of a Sequential network,
+    say: ``Exercise.needs``) has its checks run after the others: the grader reads the results
+    of the first checks, then gives the needed functions back to the run, so that nothing the
+    first checks produced can have seen them. One such group of checks fits in a run this way;
+    each further group (needing other functions) gets a run of its own that withholds all but
+    what it needs. A check never runs beside what its own exercise withholds.
     """
     exercises = {job["exercise"]: get(job["exercise"]) for job, _ in jobs}
 
@@ -308,14 +320,21 @@ def _groups(jobs: list[tuple[dict, Case]]) -> list[tuple[list[tuple[object, str]
     for exercise in exercises.values():
         withheld.update(identities(exercise.withheld))
     needs = {name: frozenset(identities(e.needs).keys() & withheld.keys()) for name, e in exercises.items()}
-    groups: dict[frozenset, list[tuple[dict, Case]]] = {key: [] for key in needs.values() if key}
+    plain = [(job, case) for job, case in jobs if not needs[job["exercise"]]]
+    by_key: dict[frozenset, list[tuple[dict, Case]]] = {}
     for job, case in jobs:
-        key = needs[job["exercise"]]
-        if not key:  # needs nothing: any run that withholds what this exercise withholds will do
-            own = frozenset(identities(exercises[job["exercise"]].withheld))
-            key = next((k for k in groups if not k & own), frozenset())
-        groups.setdefault(key, []).append((job, case))
-    return [([f for ident, f in withheld.items() if ident not in key], group) for key, group in groups.items() if group]
+        if needs[job["exercise"]]:
+            by_key.setdefault(needs[job["exercise"]], []).append((job, case))
+
+    def without(key: frozenset) -> list[tuple[object, str]]:
+        return [f for ident, f in withheld.items() if ident not in key]
+
+    keys = list(by_key)
+    if not plain:
+        return [_Group(without(key), by_key[key]) for key in keys]
+    first = keys[0] if keys else frozenset()
+    groups = [_Group(without(frozenset()), plain, [withheld[i] for i in sorted(first)], by_key.get(first, []))]
+    return groups + [_Group(without(key), by_key[key]) for key in keys[1:]]
 
 
 def _private_dir(path: Path, uid: int) -> Path:
@@ -375,28 +394,50 @@ class _NotebookRun:
 
 class _CheckRun(_NotebookRun):
     """A checking run (:mod:`autograder.checker`): the notebook's cells again, then the cases,
-    with the library's answers to the assignment withheld."""
+    with the library's answers to the assignment withheld.
+
+    When the group has ``later`` checks, the run tells the grader through a pipe when the first
+    checks are done; the grader reads their results there and then (:meth:`result` never reads
+    them again), and only then sends back the source of the ``given_back`` functions, which the
+    run restores before the later checks.
+    """
 
     #: CPU seconds for each answer cell, each other cell, and all cells together.
     ANSWER_CPU, OTHER_CPU, CELLS_CPU = 10, 2, 40
+    #: The line a run writes when its first checks are done.
+    FIRST_DONE = b"first checks done\n"
 
-    def __init__(self, workdir: Path, library: Path, student, jobs, withheld, cell_timeout, cpu_seconds, uid) -> None:
+    def __init__(self, workdir: Path, student, group: _Group, cell_timeout, cpu_seconds, uid) -> None:
         super().__init__(workdir, student, cell_timeout, uid)
-        self.library_dir, self.jobs, self.withheld, self.cpu_seconds = library, jobs, withheld, cpu_seconds
+        self.group, self.cpu_seconds = group, cpu_seconds
+        self.jobs = group.first + group.later
+        self.library_dir = Path()  # set by prepare()
+        self.given_back: list[tuple[Path, str, str]] = []
+        self.sources: dict[str, dict[str, str]] = {}
+        #: The first checks' results, read when the run said they were done (None: never said).
+        self.first_results: dict[str, tuple[dict[str, bytes], list[str]] | None] | None = None
 
     def prepare(self) -> None:
         _private_dir(self.workdir, self.uid)
         (self.workdir / "cases").mkdir()
         for job, case in self.jobs:
             np.savez(self.workdir / "cases" / f"{job['key']}.npz", **case.arrays)
+        code = [c for c in self.student.cells if c.cell_type == "code"]
+        answers = [bool(_nbgrader(c).get("solution")) for c in code]
+        # Only the cells the checks need: the notebook's experiments are the notebook run's.
+        needed = needed_cells([c.source for c in code], answers, {job["symbol"] for job, _ in self.jobs})
         cells = [
-            {"source": c.source, "answer": bool(_nbgrader(c).get("solution"))}
-            for c in self.student.cells
-            if c.cell_type == "code"
+            {"source": c.source if run else "", "answer": answer}
+            for c, answer, run in zip(code, answers, needed, strict=True)
         ]
         (self.workdir / "cells.json").write_text(json.dumps(cells))
+        self.given_back = [withhold.resolve(owner, attr) for owner, attr in self.group.given_back]
+        self.sources = self._sources()  # made now: a fault here is the grader's, and loud
         job = {
-            "checks": [job for job, _ in self.jobs],
+            "checks": [job for job, _ in self.group.first],
+            "later": [job for job, _ in self.group.later],
+            "given_back": [{"module": display[: -len(qualname) - 1], "qualname": qualname}
+                           for _, qualname, display in self.given_back],
             "cpu_seconds": self.cpu_seconds,
             "case_wall_seconds": 3 * self.cpu_seconds,
             "answer_cpu_seconds": self.ANSWER_CPU,
@@ -405,8 +446,68 @@ class _CheckRun(_NotebookRun):
         }
         (self.workdir / "job.json").write_text(json.dumps(job, default=_json_default))
         shutil.copy(Path(__file__).with_name("checker.py"), self.workdir / "checker.py")
-        self.library_dir.mkdir()
-        withhold.withheld_copy(self.withheld, self.library_dir)
+        self.library_dir = withhold.shared_copy(self.group.withheld)
+
+    def start(self, require_sandbox: bool, hidden_paths: tuple[str | Path, ...]) -> sandbox.Result:
+        if not self.group.later:
+            return super().start(require_sandbox, hidden_paths)
+        from_run, to_grader = os.pipe()
+        from_grader, to_run = os.pipe()
+        serve = threading.Thread(target=self._give_back, args=(from_run, to_run), daemon=True)
+        serve.start()
+        library = self.library()
+        env = dict(library.pop("env"), BACKPROP_GRADER_FDS=f"{to_grader},{from_grader}")
+        try:
+            return sandbox.run(
+                [sys.executable, self.script()], workdir=self.workdir, limits=self.limits(), uid=self.uid,
+                require_sandbox=require_sandbox, hidden=hidden_paths, env=env, pass_fds=(to_grader, from_grader),
+                **library,
+            )
+        finally:
+            serve.join()  # the run is over: its ends of the pipes are closed, so this returns
+
+    def _give_back(self, from_run: int, to_run: int) -> None:
+        """The grader's side of the pipes (in a thread while the run goes on)."""
+        try:
+            with os.fdopen(from_run, "rb") as pipe:
+                said = pipe.readline(len(self.FIRST_DONE))
+            if said != self.FIRST_DONE:
+                return  # the run ended (or its cells spoke out of turn): nothing is given back
+            self.first_results = {job["key"]: self._read_result(job["key"]) for job, _ in self.group.first}
+            payload = json.dumps({"sources": self.sources}).encode()
+            with os.fdopen(to_run, "wb") as pipe:
+                to_run = -1
+                pipe.write(payload)
+        except OSError:
+            pass  # the run is gone: its later checks did not finish
+        finally:
+            if to_run != -1:
+                os.close(to_run)
+
+    def _sources(self) -> dict[str, dict[str, str]]:
+        """For each module of a given-back function: its source, in which every function this
+        run withholds except the given-back ones is still withheld."""
+        giving = {(path, qualname) for path, qualname, _ in self.given_back}
+        sources = {}
+        for path, qualname, display in self.given_back:
+            module = display[: -len(qualname) - 1]
+            stubs = {
+                q: d for p, q, d in (withhold.resolve(o, a) for o, a in self.group.withheld)
+                if p == path and (p, q) not in giving
+            }
+            sources[module] = {"file": str(path), "source": withhold.redact_source(path.read_text(), stubs, str(path))}
+        return sources
+
+    def result(self, key: str) -> tuple[dict[str, bytes], list[str]] | None:
+        """The decoded result of the check ``key``: a first check's as read before anything was
+        given back (when something was), any other's as the run left it."""
+        if self.first_results is not None and any(job["key"] == key for job, _ in self.group.first):
+            return self.first_results.get(key)
+        return self._read_result(key)
+
+    def _read_result(self, key: str) -> tuple[dict[str, bytes], list[str]] | None:
+        folder = self.workdir / "results"
+        return _decode_result(_read_json(folder / f"{key}.json"), folder / key)
 
     def limits(self) -> sandbox.Limits:
         n = len(self.jobs)

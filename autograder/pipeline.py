@@ -82,6 +82,9 @@ class Settings:
     force: bool = False
     #: Grader k runs student code as uid first_uid + k (distinct uids: separate process limits).
     first_uid: int = FIRST_UID
+    #: Run the two sandboxed runs of a notebook at the same time (TrustedExecute.side_by_side).
+    #: None: when there are fewer workers than cores, so that the runs use cores that would idle.
+    side_by_side: bool | None = None
     progress: TextIO | None = field(default=sys.stderr, repr=False)
 
 
@@ -549,6 +552,7 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
         overrides["TrustedExecute"]["cpu_seconds"] = settings.cpu_seconds
     if settings.require_sandbox:
         overrides["TrustedExecute"]["require_sandbox"] = True
+    overrides["TrustedExecute"]["side_by_side"] = _side_by_side(settings)
     return {
         "student": s.student, "assignment": assignment, "course_root": str(course),
         "config_file": str(config_file), "template_db": str(template), "work_dir": str(out / "work"),
@@ -557,6 +561,12 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
         "notebooks": sorted(s.notebooks), "hardened": settings.hardened, "overrides": overrides,
         "first_uid": settings.first_uid,
     }
+
+
+def _side_by_side(settings: Settings) -> bool:
+    if settings.side_by_side is not None:
+        return settings.side_by_side
+    return settings.workers < (os.cpu_count() or 1)
 
 
 def _clear_outputs(settings: Settings, student: str) -> None:

@@ -30,6 +30,11 @@ class TrustedExecute(NbGraderPreprocessor):
     ).tag(config=True)
     require_sandbox = Bool(False, help="Refuse to grade when bubblewrap is not usable.").tag(config=True)
     hidden_paths = List(Unicode(), help="Extra paths student code must not see.").tag(config=True)
+    side_by_side = Bool(
+        True,
+        help="Run a notebook's notebook run and checking runs at the same time (quicker on idle cores); "
+        "False runs them one after another (better when parallel graders keep every core busy).",
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         env_uid = os.environ.get("BACKPROP_SANDBOX_UID")
@@ -39,7 +44,7 @@ class TrustedExecute(NbGraderPreprocessor):
             os.chmod(workdir, 0o755)
             run = engine.grade(
                 nb, workdir=workdir, cell_timeout=self.timeout, cpu_seconds=self.cpu_seconds, uid=uid,
-                require_sandbox=self.require_sandbox, hidden_paths=tuple(hidden),
+                require_sandbox=self.require_sandbox, hidden_paths=tuple(hidden), side_by_side=self.side_by_side,
             )
         for note in run.notes:
             self.log.warning(note)

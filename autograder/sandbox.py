@@ -111,6 +111,16 @@ def _interpreter_binds() -> list[str]:
     return args + ["--ro-bind", str(prefix), str(prefix)]
 
 
+def _temp_dir_args() -> list[str]:
+    """Hide the temporary folder too when it is not /tmp (TMPDIR): grading work folders and
+    withheld library copies live there, and one run must not read another's."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    keep = [ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    if tmp in (Path("/tmp"), Path("/")) or any(p.is_relative_to(tmp) for p in keep):
+        return []
+    return ["--tmpfs", str(tmp)]
+
+
 def _bwrap_args(
     workdir: Path, hidden: Sequence[Path], uid: int, binds: Sequence[tuple[Path, Path]] = ()
 ) -> list[str]:
@@ -122,6 +132,7 @@ def _bwrap_args(
         "--proc", "/proc",
         "--tmpfs", "/tmp",
         "--tmpfs", "/dev/shm",
+        *_temp_dir_args(),
         # Hide the repository (solutions, hidden tests, gradebook, git history) ...
         "--tmpfs", str(ROOT),
         # ... but keep what student code needs to import.
@@ -168,6 +179,7 @@ def run(
     require_sandbox: bool = False,
     uid: int = NOBODY,
     binds: Sequence[tuple[str | Path, str | Path]] = (),
+    pass_fds: Sequence[int] = (),
 ) -> Result:
     """Run ``argv`` in ``workdir`` (the only writable place) inside the sandbox.
 
@@ -179,7 +191,9 @@ def run(
     concurrent runs different ``uid`` values so that one run's processes never count against
     another's limit. ``binds`` are (source, target) pairs mounted read-only over the view,
     after everything else (without bubblewrap they are not applied: pass the environment the
-    command needs to find them, such as ``PYTHONPATH``, in ``env``).
+    command needs to find them, such as ``PYTHONPATH``, in ``env``). ``pass_fds`` are file
+    descriptors the command inherits (pipes to talk to it while it runs); they are closed here
+    once it has started, so that the other ends see end-of-file when it is gone.
     """
     workdir = Path(workdir).resolve()
     sandboxed = bubblewrap_available()
@@ -212,10 +226,14 @@ def run(
         notes.append("without bubblewrap the interpreter is only reachable as the current user")
     command = (_bwrap_args(workdir, hidden, uid, binds) if sandboxed else []) + list(argv)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,
-            cwd=workdir, env=base_env, preexec_fn=lambda: _limit(limits, drop_to),
-        )
+        try:
+            proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,
+                cwd=workdir, env=base_env, preexec_fn=lambda: _limit(limits, drop_to), pass_fds=tuple(pass_fds),
+            )
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
         timed_out = False
         try:
             if stdin is not None:

@@ -15,9 +15,14 @@ library read as usual. Everything else of the package, data files included, is c
 from __future__ import annotations
 
 import ast
+import atexit
+import compileall
+import hashlib
 import inspect
 import os
 import shutil
+import tempfile
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,7 +31,7 @@ from typing import Any
 import course
 from course.exercises.base import WITHHELD_MESSAGE, reference_function
 
-__all__ = ["STUB_MESSAGE", "WithheldError", "package_dir", "resolve", "withheld_copy"]
+__all__ = ["STUB_MESSAGE", "WithheldError", "package_dir", "resolve", "shared_copy", "withheld_copy"]
 
 #: Where ``import course`` finds the package: the sandbox shows the copy at this path.
 package_dir = Path(course.__file__).resolve().parent
@@ -118,8 +123,60 @@ def withheld_copy(functions: Iterable[tuple[Any, str]], dest: str | Path) -> Pat
     for path, names in by_file.items():
         copy = target / path.relative_to(package_dir)
         copy.write_text(redact_source(path.read_text(), names, str(path)))
-    for directory, _, files in os.walk(dest):
+    _readable(dest)
+    return target
+
+
+def _readable(folder: str | Path) -> None:
+    """Let everyone read ``folder`` and everything in it (and nobody but its owner write)."""
+    for directory, _, files in os.walk(folder):
         os.chmod(directory, 0o755)
         for name in files:
             os.chmod(os.path.join(directory, name), 0o644)
-    return target
+
+
+_cache: dict[str, Path] = {}
+_cache_lock = threading.Lock()
+_cache_root: Path | None = None
+
+
+def _package_signature() -> str:
+    """Changes whenever a file of the course package does (name, size or modification time)."""
+    digest = hashlib.sha256()
+    for directory, dirs, files in sorted(os.walk(package_dir)):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            info = os.stat(path)
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _remove_cache() -> None:
+    if _cache_root is not None:
+        shutil.rmtree(_cache_root, ignore_errors=True)
+
+
+def shared_copy(functions: Iterable[tuple[Any, str]]) -> Path:
+    """A folder holding ``course/`` with ``functions`` withheld, made once per process and kept
+    while the package is unchanged (every notebook of an assignment withholds the same
+    functions). It is compiled to bytecode, so that the sandbox need not compile it again for
+    every notebook, and is removed when the process ends. Returns the folder (for PYTHONPATH).
+    """
+    global _cache_root
+    functions = list(functions)
+    idents = sorted({(str(path), qualname) for path, qualname, _ in (resolve(o, a) for o, a in functions)})
+    key = hashlib.sha256(repr((idents, _package_signature())).encode()).hexdigest()[:16]
+    with _cache_lock:
+        if key in _cache and (_cache[key] / "course").is_dir():
+            return _cache[key]
+        if _cache_root is None:
+            _cache_root = Path(tempfile.mkdtemp(prefix="backprop-library-"))
+            os.chmod(_cache_root, 0o755)
+            atexit.register(_remove_cache)
+        partial = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=_cache_root))
+        withheld_copy(functions, partial)
+        compileall.compile_dir(str(partial / "course"), quiet=2, workers=1)
+        _readable(partial)
+        _cache[key] = partial
+        return partial

@@ -164,10 +164,21 @@ def test_magics_and_a_slow_cell_do_not_stop_the_checking_run(tmp_path):
 
 
 def test_a_kernel_that_exits_is_graded_alone_with_a_clear_status(tmp_path):
-    run, _ = grade(notebook(CORRECT, "import os\nos._exit(3)"), tmp_path)
+    """The exit ends the notebook run (the status says so) and, in a cell the checks need,
+    the checking run too: the checks did not finish."""
+    exits = "import os\nos._exit(3)\nLinear = None"  # rebinds the checked name: the checks need it
+    run, _ = grade(notebook(CORRECT, exits), tmp_path)
     assert "kernel died" in run.status
     assert scores(run) == {"test_linear": False, "hidden_linear": False}
     assert "did not finish" in run.verdicts["test_linear"].messages[0]
+
+
+def test_a_cell_the_checks_do_not_need_is_not_run_again(tmp_path):
+    """An experiment that ends the kernel costs the notebook's outputs, not the checks: the
+    checking run leaves out cells that define nothing the checks use."""
+    run, _ = grade(notebook(CORRECT, "import os\nos._exit(3)"), tmp_path)
+    assert "kernel died" in run.status
+    assert scores(run) == {"test_linear": True, "hidden_linear": True}
 
 
 def test_a_finite_difference_backward_earns_nothing(tmp_path):
@@ -194,3 +205,77 @@ def test_an_ungradable_test_cell_is_refused(tmp_path):
     run, _ = grade(nb, tmp_path)
     assert not run.verdicts["test_linear"].passed and run.verdicts["hidden_linear"].passed
     assert "cannot be graded" in run.verdicts["test_linear"].messages[0]
+
+
+# ----------------------------------------------------------------------------------------
+# Checks that come last, with reference code given back (the Sequential network's layers)
+# ----------------------------------------------------------------------------------------
+
+# Calls the library's answer, with the in-kernel watch for such calls switched off first.
+DELEGATING_LINEAR = (
+    UNTRAP + "\n\n\nclass Linear(course.layers.Linear):\n"
+    "    def backward(self, grad_out):\n        return super().backward(grad_out)"
+)
+SEQUENTIAL_LOOP = (
+    "class Sequential(course.layers.Sequential):\n"
+    "    def backward(self, grad_out):\n"
+    "        for layer in reversed(self.layers):\n"
+    "            grad_out = layer.backward(grad_out)\n"
+    "{attack}"
+    "        return grad_out\n"
+)
+# Run once the reference layers are back: grade Linear's cases again with them, over the
+# results the first checks left (the checking run's own code, found beside it).
+REWRITE_LINEAR_RESULTS = """\
+        import json, os, shutil, checker
+        job = json.load(open("job.json"))
+        mine = [c for c in job["checks"] if c["exercise"] == "layers.Linear.backward"]
+        for c in mine:
+            shutil.rmtree(f"results/{c['key']}", ignore_errors=True)
+            if os.path.exists(f"results/{c['key']}.json"):
+                os.remove(f"results/{c['key']}.json")
+        checker.run_checks({"Linear": Linear}, job, mine)
+"""
+
+
+def layers_notebook(attack: str = "") -> nbformat.NotebookNode:
+    def cell(source, **meta):
+        c = nbformat.v4.new_code_cell(source)
+        if meta:
+            c.metadata["nbgrader"] = {"schema_version": 3, **meta}
+        return c
+
+    cells = [
+        cell(HEADER),
+        cell(DELEGATING_LINEAR, grade=False, solution=True, locked=False, grade_id="linear"),
+        cell(VISIBLE, grade=True, solution=False, locked=True, points=1, grade_id="test_linear"),
+        cell(SEQUENTIAL_LOOP.format(attack=attack), grade=False, solution=True, locked=False, grade_id="seq"),
+        cell('check("layers.Sequential.backward", Sequential)', grade=True, solution=False, locked=True, points=1,
+             grade_id="test_seq"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def test_sequential_checks_run_last_in_the_same_run_with_the_layers_given_back(tmp_path):
+    run, workdir = grade(layers_notebook(), tmp_path)
+    assert scores(run) == {"test_linear": False, "test_seq": True}
+    assert "the library's own answer" in run.verdicts["test_linear"].messages[0]
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith("check")) == ["check1"]
+
+
+def test_code_given_back_cannot_change_the_results_of_the_first_checks(tmp_path, monkeypatch):
+    """The grader reads the first checks' results before it gives anything back: rewriting
+    them afterwards, with the reference layers at hand, changes nothing."""
+    nb = layers_notebook(attack=REWRITE_LINEAR_RESULTS)
+    run, workdir = grade(nb, tmp_path)
+    assert scores(run) == {"test_linear": False, "test_seq": True}
+    rewritten = json.loads((workdir / "check1" / "results" / "c2_0_0.json").read_text())
+    assert rewritten["problems"] == []  # the attack did rewrite the file, to no avail
+
+    # Control: read the files after the run instead, and the same attack earns the points.
+    monkeypatch.setattr(engine._CheckRun, "result", engine._CheckRun._read_result)
+    (tmp_path / "control").mkdir()
+    run, _ = grade(layers_notebook(attack=REWRITE_LINEAR_RESULTS), tmp_path / "control")
+    assert scores(run) == {"test_linear": True, "test_seq": True}

@@ -138,31 +138,42 @@ def test_a_check_never_runs_beside_what_its_own_exercise_withholds():
         nb = nbformat.read(path, as_version=4)
         names = [call.exercise for c in nb.cells if engine.is_test_cell(c) for call in parse_test_cell(c.source)]
         groups = engine._groups(_jobs(names))
-        for withheld, jobs in groups:
-            absent = _kept(withheld)
-            for job, _ in jobs:
-                exercise = get(job["exercise"])
-                assert {withhold.resolve(o, a)[2] for o, a in exercise.withheld} <= absent, job
-                assert not {withhold.resolve(o, a)[2] for o, a in exercise.needs} & absent, job
-        assert sum(len(jobs) for _, jobs in groups) == len(names)
+        for group in groups:
+            for jobs, absent in [
+                (group.first, _kept(group.withheld)),
+                (group.later, _kept(group.withheld) - _kept(group.given_back)),
+            ]:
+                for job, _ in jobs:
+                    exercise = get(job["exercise"])
+                    assert {withhold.resolve(o, a)[2] for o, a in exercise.withheld} <= absent, job
+                    assert not {withhold.resolve(o, a)[2] for o, a in exercise.needs} & absent, job
+            assert not group.given_back or group.later, "something given back that no check needs"
+        assert sum(len(g.first) + len(g.later) for g in groups) == len(names)
 
 
 def test_checks_that_need_nothing_join_a_run_that_exists_anyway():
-    """02_graphs: the gate checks need nothing and go with one of the two Value runs."""
+    """02_graphs: the gate checks need nothing and go first in one of the two Value runs."""
     names = ["graphs.MulGate.backward", "graphs.Value.ops", "graphs.Value.backward", "graphs.AddGate.backward"]
     groups = engine._groups(_jobs(names))
-    assert len(groups) == 2 and sum(len(jobs) for _, jobs in groups) == 4
+    assert len(groups) == 2 and sum(len(g.first) + len(g.later) for g in groups) == 4
+    gates = {job["exercise"] for job, _ in groups[0].first}
+    assert gates == {"graphs.MulGate.backward", "graphs.AddGate.backward"}
 
 
-def test_sequential_gets_a_run_of_its_own_in_the_layers_assignment():
+def test_sequential_checks_come_last_in_the_one_run_of_the_layers_assignment():
+    """The Sequential check's network is made of reference layers: their backward is given back
+    to the run once the layer checks' results are read, and Sequential's own stays withheld."""
     names = ["layers.Linear.backward", "layers.Tanh.backward", "layers.Sequential.backward"]
-    groups = engine._groups(_jobs(names))
-    assert len(groups) == 2
-    by_exercise = {job["exercise"]: _kept(withheld) for withheld, jobs in groups for job, _ in jobs}
-    assert "course.layers.Linear.backward" in by_exercise["layers.Linear.backward"]
-    assert "course.layers.Sequential.backward" in by_exercise["layers.Linear.backward"]
-    assert "course.layers.Linear.backward" not in by_exercise["layers.Sequential.backward"]
-    assert "course.layers.Sequential.backward" in by_exercise["layers.Sequential.backward"]
+    [group] = engine._groups(_jobs(names))
+    assert [job["exercise"] for job, _ in group.first] == ["layers.Linear.backward", "layers.Tanh.backward"]
+    assert [job["exercise"] for job, _ in group.later] == ["layers.Sequential.backward"]
+    assert {"course.layers.Linear.backward", "course.layers.Sequential.backward"} <= _kept(group.withheld)
+    assert _kept(group.given_back) == {"course.layers.Linear.backward", "course.layers.Tanh.backward"}
+
+
+def test_an_assignment_without_such_checks_gives_nothing_back():
+    [group] = engine._groups(_jobs(["layers.Linear.backward", "layers.ReLU.backward"]))
+    assert len(group.first) == 2 and not group.later and not group.given_back
 
 
 @pytest.mark.slow
