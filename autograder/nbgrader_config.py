@@ -64,6 +64,9 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.TrustedExecute.timeout = 60
 c.TrustedExecute.cpu_seconds = 20
+# `nbgrader autograde` grades one notebook at a time: its notebook run and checking run may use
+# two cores at once. (`python -m autograder grade` turns this off when its workers fill the cores.)
+c.TrustedExecute.side_by_side = True
 
 # A student who deleted a graded cell scores 0 for it (the grader flags the cell as missing).
 # nbgrader's add_missing_cells would put the instructor's cell back and run it, hidden tests

@@ -195,66 +195,76 @@ def run(
     descriptors the command inherits (pipes to talk to it while it runs); they are closed here
     once it has started, so that the other ends see end-of-file when it is gone.
     """
-    workdir = Path(workdir).resolve()
-    sandboxed = bubblewrap_available()
-    notes = []
-    if not sandboxed:
-        if require_sandbox:
-            raise RuntimeError("bubblewrap is required but not usable here (install the Debian package 'bubblewrap')")
-        message = (
-            "bubblewrap is not available: student code runs WITHOUT the sandbox (it can read the "
-            "course files and reach the network). Install the Debian package 'bubblewrap'."
-        )
-        warnings.warn(message, SandboxWarning, stacklevel=2)
-        notes.append(message)
-    if os.getuid() == 0:
-        os.chown(workdir, uid, uid)
-    base_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(workdir),
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    base_env.update(env or {})
-    drop_to = None if sandboxed else uid
-    if drop_to is not None and _interpreter_binds():
-        drop_to = None  # the interpreter sits in a private directory only bwrap can expose
-        notes.append("without bubblewrap the interpreter is only reachable as the current user")
-    command = (_bwrap_args(workdir, hidden, uid, binds) if sandboxed else []) + list(argv)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=workdir, env=base_env, preexec_fn=lambda: _limit(limits, drop_to), pass_fds=tuple(pass_fds),
+    passed = list(pass_fds)
+    try:
+        workdir = Path(workdir).resolve()
+        sandboxed = bubblewrap_available()
+        notes = []
+        if not sandboxed:
+            if require_sandbox:
+                raise RuntimeError(
+                    "bubblewrap is required but not usable here (install the Debian package 'bubblewrap')"
+                )
+            message = (
+                "bubblewrap is not available: student code runs WITHOUT the sandbox (it can read the "
+                "course files and reach the network). Install the Debian package 'bubblewrap'."
             )
-        finally:
-            for fd in pass_fds:
-                os.close(fd)
-        timed_out = False
-        try:
-            if stdin is not None:
-                try:
-                    proc.stdin.write(stdin)
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-            proc.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_tree(proc)
-        streams = []
-        truncated = False
-        for f in (out, err):
-            f.seek(0)
-            data = f.read(limits.output_bytes + 1)
-            truncated |= len(data) > limits.output_bytes
-            streams.append(data[: limits.output_bytes])
-    return Result(proc.returncode, streams[0], streams[1], timed_out, truncated, sandboxed, notes)
+            warnings.warn(message, SandboxWarning, stacklevel=2)
+            notes.append(message)
+        if os.getuid() == 0:
+            os.chown(workdir, uid, uid)
+        base_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(workdir),
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        base_env.update(env or {})
+        drop_to = None if sandboxed else uid
+        if drop_to is not None and _interpreter_binds():
+            drop_to = None  # the interpreter sits in a private directory only bwrap can expose
+            notes.append("without bubblewrap the interpreter is only reachable as the current user")
+        command = (_bwrap_args(workdir, hidden, uid, binds) if sandboxed else []) + list(argv)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(
+                    command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,
+                    cwd=workdir, env=base_env, preexec_fn=lambda: _limit(limits, drop_to), pass_fds=tuple(pass_fds),
+                )
+            finally:
+                _close(passed)
+            timed_out = False
+            try:
+                if stdin is not None:
+                    try:
+                        proc.stdin.write(stdin)
+                        proc.stdin.close()
+                    except BrokenPipeError:
+                        pass
+                proc.wait(timeout=limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                _kill_tree(proc)
+            streams = []
+            truncated = False
+            for f in (out, err):
+                f.seek(0)
+                data = f.read(limits.output_bytes + 1)
+                truncated |= len(data) > limits.output_bytes
+                streams.append(data[: limits.output_bytes])
+        return Result(proc.returncode, streams[0], streams[1], timed_out, truncated, sandboxed, notes)
+    finally:
+        _close(passed)  # also when it could not start
+
+
+def _close(fds: list[int]) -> None:
+    while fds:
+        os.close(fds.pop())
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:

@@ -337,3 +337,23 @@ def test_resume_after_kill_then_parallel_regrade_gives_the_same_grades(small_cla
     assert by_student(out / "grades.csv") == serial
     assert _gradebook_counts(db) == {"student": 3, "submitted_assignment": 3, "submitted_notebook": 3, "grade": 36}
     assert not (out / "gradebook.db").exists()  # --db-url was used, not the default
+
+
+def test_runs_go_side_by_side_only_on_cores_the_workers_leave_idle(monkeypatch):
+    from autograder.pipeline import _side_by_side
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert _side_by_side(Settings("a", Path(), Path(), workers=2)) is True
+    assert _side_by_side(Settings("a", Path(), Path(), workers=4)) is False
+    assert _side_by_side(Settings("a", Path(), Path(), workers=8)) is False
+    assert _side_by_side(Settings("a", Path(), Path(), workers=4, side_by_side=True)) is True
+    assert _side_by_side(Settings("a", Path(), Path(), workers=1, side_by_side=False)) is False
+
+
+@pytest.mark.parametrize("module", ["autograder.submission", "autograder.worker"])
+def test_grading_processes_do_without_the_slow_iri_parser(module):
+    """jsonschema would build an IRI parser at import (about a second per process) for a format
+    check grading never uses: the grading processes and the notebook run leave it out."""
+    code = f"import sys, {module}, nbformat; print(sys.modules.get('rfc3987_syntax', 'absent') is None)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "True"

@@ -279,3 +279,12 @@ def test_code_given_back_cannot_change_the_results_of_the_first_checks(tmp_path,
     (tmp_path / "control").mkdir()
     run, _ = grade(layers_notebook(attack=REWRITE_LINEAR_RESULTS), tmp_path / "control")
     assert scores(run) == {"test_linear": True, "test_seq": True}
+
+
+def test_when_the_code_cannot_be_given_back_the_later_checks_say_so(tmp_path, monkeypatch):
+    """A fault on the grader's side is reported as such, not blamed on the student."""
+    monkeypatch.setattr(engine._CheckRun, "_sources", lambda self: {})
+    run, _ = grade(layers_notebook(), tmp_path)
+    assert scores(run) == {"test_linear": False, "test_seq": False}
+    messages = run.verdicts["test_seq"].messages
+    assert messages and all("did not finish" in m and "could not give back the library code" in m for m in messages)

@@ -134,3 +134,42 @@ def test_without_bubblewrap_it_still_runs_but_warns(tmp_path, monkeypatch):
     assert result.stdout.strip() == b"graded anyway" and not result.sandboxed
     with pytest.raises(RuntimeError, match="bubblewrap is required"):
         run_python("pass", tmp_path, require_sandbox=True)
+
+
+def test_pass_fds_reach_the_command_and_close_here(tmp_path):
+    """A pipe handed to the sandbox: the command writes to it, and once it has ended the
+    reading side sees end-of-file (the grader's copy of the writing end was closed)."""
+    read_end, write_end = os.pipe()
+    code = f"import os; os.write({write_end}, b'hello'); os.close({write_end})"
+    result = run_python(code, tmp_path, pass_fds=(write_end,))
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(OSError):
+        os.fstat(write_end)  # closed here: otherwise the read below would wait forever
+    with os.fdopen(read_end, "rb") as pipe:
+        assert pipe.read() == b"hello"
+
+
+@needs_bwrap
+def test_a_temporary_folder_other_than_tmp_is_hidden_too(tmp_path, monkeypatch):
+    """With TMPDIR elsewhere, work folders and withheld library copies of other runs live
+    there: the sandbox covers that folder as it covers /tmp."""
+    other = tmp_path / "tmpdir"
+    (other / "other-run").mkdir(parents=True)
+    (other / "other-run" / "secret.txt").write_text("42")
+    os.chmod(tmp_path, 0o755)
+    monkeypatch.setattr(sandbox.tempfile, "gettempdir", lambda: str(other))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_python(f"import os; print(os.path.exists({str(other / 'other-run')!r}))", work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == b"False"
+
+
+def test_pass_fds_are_closed_even_when_the_command_cannot_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "bubblewrap_available", lambda: False)
+    read_end, write_end = os.pipe()
+    with pytest.raises(RuntimeError, match="bubblewrap is required"):
+        run_python("pass", tmp_path, pass_fds=(write_end,), require_sandbox=True)
+    with pytest.raises(OSError):
+        os.fstat(write_end)
+    os.close(read_end)

@@ -203,3 +203,20 @@ def test_the_grader_reads_only_regular_files_of_bounded_size_from_the_sandbox(tm
     assert engine._decode_result(record, tmp_path) == ({"grad": b"x" * 10}, ["p"])
     for bad in ["../0.bin", "/etc/passwd", "0.npy", 3]:
         assert engine._decode_result({"problems": [], "outputs": {"grad": bad}}, tmp_path) is None, bad
+
+
+def test_the_shared_copy_is_made_once_compiled_and_read_only(monkeypatch):
+    functions = [(course.layers.Linear, "backward")]
+    first = withhold.shared_copy(functions)
+    assert withhold.shared_copy(list(functions)) == first
+    other = withhold.shared_copy([(course.layers.Tanh, "backward")])
+    assert other != first
+    texts = [(copy / "course" / "layers.py").read_text() for copy in (first, other)]
+    assert [t.count("raise RuntimeError") - texts[0].count("raise RuntimeError") for t in texts] == [0, 0]
+    assert texts[0] != texts[1] and all(WITHHELD in t for t in texts)
+    assert list((first / "course" / "__pycache__").glob("layers.*.pyc")), "not compiled"
+    for path in [first, first / "course" / "layers.py", *first.rglob("*.pyc")]:
+        assert path.stat().st_mode & 0o777 in (0o755, 0o644), path
+    # A change to the package (its files' sizes or times) makes a new copy.
+    monkeypatch.setattr(withhold, "_package_signature", lambda: "changed")
+    assert withhold.shared_copy(functions) != first
