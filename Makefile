@@ -11,7 +11,7 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 # Tests run in parallel on every core; set JOBS=1 to run them serially.
 JOBS   ?= auto
 
-.PHONY: help venv demo test test-fast lint release lab bench sandbox clean
+.PHONY: help venv demo test test-fast lint release lab bench bench-grading sandbox clean
 
 help:
 	@echo "make demo       install into .venv/, train an MLP on the digits, grade the sample class"
@@ -19,7 +19,8 @@ help:
 	@echo "make test-fast  the tests without the notebook runs"
 	@echo "make release    regenerate notebooks/ (the student release) from solutions/, and the sample class"
 	@echo "make lab        open the student notebooks in JupyterLab"
-	@echo "make bench      run the benchmarks"
+	@echo "make bench      run the library benchmark"
+	@echo "make bench-grading  grade a synthetic class: stock nbgrader, serial, N workers (~20 min, root)"
 	@echo "make lint       ruff"
 
 $(STAMP): pyproject.toml
@@ -72,6 +73,9 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_library.py
+
+bench-grading: $(STAMP) sandbox
+	$(BIN)/python benchmarks/bench_grading.py --students 16 --assignments 02_graphs 03_layers 07_mlp
 
 clean:
 	rm -rf $(VENV) out autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db .pytest_cache
