@@ -288,3 +288,12 @@ def test_when_the_code_cannot_be_given_back_the_later_checks_say_so(tmp_path, mo
     assert scores(run) == {"test_linear": False, "test_seq": False}
     messages = run.verdicts["test_seq"].messages
     assert messages and all("did not finish" in m and "could not give back the library code" in m for m in messages)
+
+
+def test_the_code_is_given_back_where_the_names_lead_after_a_reload(tmp_path):
+    """A notebook that reloads course.layers has new layer classes: the Sequential check's
+    network is built from them, and they get the code back too."""
+    nb = layers_notebook()
+    nb.cells[3].source = "import importlib\nimportlib.reload(course.layers)\n\n" + nb.cells[3].source
+    run, _ = grade(nb, tmp_path)
+    assert scores(run) == {"test_linear": False, "test_seq": True}, run.verdicts["test_seq"].messages
