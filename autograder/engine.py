@@ -404,6 +404,8 @@ class _CheckRun(_NotebookRun):
 
     #: CPU seconds for each answer cell, each other cell, and all cells together.
     ANSWER_CPU, OTHER_CPU, CELLS_CPU = 10, 2, 40
+    #: CPU seconds the checking process may use beyond its cells (start-up, starting the cases).
+    MARGIN_CPU = 30
     #: The line a run writes when its first checks are done.
     FIRST_DONE = b"first checks done\n"
 
@@ -512,7 +514,11 @@ class _CheckRun(_NotebookRun):
     def limits(self) -> sandbox.Limits:
         n = len(self.jobs)
         return sandbox.Limits(
-            cpu_seconds=self.CELLS_CPU + self.cpu_seconds * n + 10,
+            # The checking process runs the cells and starts the cases; each case is a child
+            # that sets a CPU limit of its own (a new process counts from 0). So this bounds
+            # what a cell that switches off its timer can spend, and what a case can, should
+            # the notebook's code stop the child from lowering its limit.
+            cpu_seconds=max(self.CELLS_CPU + self.MARGIN_CPU, self.cpu_seconds + 5),
             wall_seconds=2 * self.CELLS_CPU + 3 * self.cpu_seconds * n + 60,
         )
 

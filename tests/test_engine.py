@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -297,3 +298,29 @@ def test_the_code_is_given_back_where_the_names_lead_after_a_reload(tmp_path):
     nb.cells[3].source = "import importlib\nimportlib.reload(course.layers)\n\n" + nb.cells[3].source
     run, _ = grade(nb, tmp_path)
     assert scores(run) == {"test_linear": False, "test_seq": True}, run.verdicts["test_seq"].messages
+
+
+def test_the_checking_process_cpu_limit_does_not_grow_with_the_number_of_checks():
+    """A cell can switch its own timer off; what it can then spend is the checking process's
+    CPU limit, the same for 2 checks or 40 (cases run in children with limits of their own)."""
+    def limit(n_jobs: int, cpu: int) -> int:
+        group = engine._Group([], [({"key": f"k{i}"}, None) for i in range(n_jobs)])
+        return engine._CheckRun(Path("w"), None, group, 60, cpu, 0).limits().cpu_seconds
+
+    assert limit(2, 20) == limit(40, 20) == engine._CheckRun.CELLS_CPU + engine._CheckRun.MARGIN_CPU
+    assert limit(40, 200) == 205  # never below what a case child sets for itself
+
+
+def test_a_cell_that_switches_off_its_timer_is_stopped_by_the_process_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine._CheckRun, "CELLS_CPU", 3)
+    monkeypatch.setattr(engine._CheckRun, "MARGIN_CPU", 2)
+    spin = (
+        "import signal\nsignal.setitimer(signal.ITIMER_PROF, 0)\nsignal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
+        "while True:\n    pass\nLinear = Linear  # binds the checked name: the checking run needs this cell"
+    )
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    os.chmod(workdir, 0o755)
+    run = engine.grade(notebook(CORRECT, spin), workdir=workdir, cell_timeout=3, cpu_seconds=2)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    assert "stopped at its time or memory limit" in run.verdicts["test_linear"].messages[0]
