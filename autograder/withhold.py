@@ -174,9 +174,9 @@ def shared_copy(functions: Iterable[tuple[Any, str]]) -> Path:
             _cache_root = Path(tempfile.mkdtemp(prefix="backprop-library-"))
             os.chmod(_cache_root, 0o755)
             atexit.register(_remove_cache)
-        partial = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=_cache_root))
-        withheld_copy(functions, partial)
-        compileall.compile_dir(str(partial / "course"), quiet=2, workers=1)
-        _readable(partial)
-        _cache[key] = partial
-        return partial
+        folder = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=_cache_root))
+        withheld_copy(functions, folder)
+        compileall.compile_dir(str(folder / "course"), quiet=2, workers=1)
+        _readable(folder)
+        _cache[key] = folder
+        return folder
