@@ -490,21 +490,21 @@ class _CheckRun(_NotebookRun):
         """For each module of a given-back function: its source, in which every function this
         run withholds except the given-back ones is still withheld."""
         giving = {(path, qualname) for path, qualname, _ in self.given_back}
-        sources = {}
-        for path, qualname, display in self.given_back:
-            module = display[: -len(qualname) - 1]
-            stubs = {
-                q: d for p, q, d in (withhold.resolve(o, a) for o, a in self.group.withheld)
-                if p == path and (p, q) not in giving
-            }
-            sources[module] = {"file": str(path), "source": withhold.redact_source(path.read_text(), stubs, str(path))}
-        return sources
+        modules = {path: display[: -len(qualname) - 1] for path, qualname, display in self.given_back}
+        stubs: dict[Path, dict[str, str]] = {path: {} for path in modules}
+        for path, qualname, display in (withhold.resolve(o, a) for o, a in self.group.withheld):
+            if path in stubs and (path, qualname) not in giving:
+                stubs[path][qualname] = display
+        return {
+            module: {"file": str(path), "source": withhold.redact_source(path.read_text(), stubs[path], str(path))}
+            for path, module in modules.items()
+        }
 
     def result(self, key: str) -> tuple[dict[str, bytes], list[str]] | None:
         """The decoded result of the check ``key``: a first check's as read before anything was
         given back (when something was), any other's as the run left it."""
-        if self.first_results is not None and any(job["key"] == key for job, _ in self.group.first):
-            return self.first_results.get(key)
+        if self.first_results is not None and key in self.first_results:
+            return self.first_results[key]
         return self._read_result(key)
 
     def _read_result(self, key: str) -> tuple[dict[str, bytes], list[str]] | None:
