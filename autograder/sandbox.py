@@ -2,32 +2,55 @@
 
 With bubblewrap (Debian package ``bubblewrap``) the command runs:
 
-* as an unprivileged uid (``nobody`` by default), so kernel limits on processes apply;
+* as an unprivileged uid (``nobody`` by default);
 * in fresh PID, network, IPC and UTS namespaces: no network at all, and every process it
   starts, including ``setsid`` daemons, dies with it;
-* with the repository hidden (an empty tmpfs over it) except the virtualenv and the ``course``
-  package, and any extra ``hidden`` paths (other students' work, the output folder) covered;
-* under resource limits on CPU time, address space, processes and file size, plus a
-  wall-clock timeout, with its output captured up to a bound.
+* in a filesystem built from an **allow-list** (:func:`_bwrap_args`), nothing else of the host:
+  read-only, the system's ``/usr`` (with ``/bin``, ``/lib``, ``/lib64``, ``/sbin`` as the host
+  has them: links into ``/usr`` or folders), the loader cache and time zone from ``/etc``
+  (:data:`ETC_FILES`), the interpreter (``sys.base_prefix``), the virtual environment
+  (``sys.prefix``), the course package (or the withheld copy in ``binds``); read-write, the
+  work folder at :data:`SANDBOX_HOME` (its working directory and ``$HOME``); a minimal
+  ``/dev``, the sandbox's own ``/proc``, and private size-limited ``/tmp`` and ``/dev/shm``.
+  Not ``/work``, ``/home``, ``/root``, ``/var``, ``/srv``, ``/opt``, ``/mnt``, ``/media``, other
+  clones of the project, the rest of the repository (``autograder`` is not importable inside);
+* under **totals** for the whole run, every process it starts counted together, in a control
+  group of its own (:mod:`autograder.cgroup`, v2 or v1): memory (``memory_bytes``, files in the
+  tmpfs folders included), processes (``processes``) and CPU time (``total_cpu_seconds``: read
+  while it runs, the whole group killed past it);
+* with the work folder on a tmpfs of ``disk_bytes`` that the grader mounts there for the run
+  (when it runs as root), so a run cannot fill the host's disk; its files are copied back to
+  the real folder afterwards (regular files and folders only, never links) and the tmpfs
+  unmounted;
+* also under per-process rlimits (CPU time, address space, processes of its uid, file size),
+  and a wall-clock cap (``wall_seconds``), with its output captured up to a bound.
 
-Without bubblewrap it still runs, as ``nobody`` when started as root, with the same resource
-limits, but nothing is hidden and the network is reachable: :func:`run` warns loudly.
+What holds is said in :attr:`Result.notes`. Without control groups (no root, no usable
+controllers) memory, processes and CPU time are limited per process only (rlimits), and
+without root the work folder's total size is not limited (only each file's). Without
+bubblewrap the command still runs, as ``nobody`` when started as root, with the same limits,
+but nothing is hidden and the network is reachable: :func:`run` warns loudly.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import cgroup
 
 __all__ = ["Limits", "Result", "SandboxWarning", "bubblewrap_available", "run"]
 
@@ -35,6 +58,25 @@ NOBODY = 65534
 #: Where the work folder is mounted inside the sandbox (its working directory and $HOME).
 SANDBOX_HOME = "/tmp/sandbox"
 ROOT = Path(__file__).resolve().parent.parent
+#: The course package, as ``import course`` finds it (the virtual environment's editable
+#: install points here); ``binds`` may cover it with a withheld copy.
+COURSE = ROOT / "course"
+#: The only entries of /etc the sandbox sees: the dynamic loader's cache (and its configuration,
+#: for systems without a cache), the time zone, and fontconfig's configuration (matplotlib runs
+#: fc-list, whose complaint on stderr would otherwise land in a cell's output). Python, numpy,
+#: matplotlib and a Jupyter kernel need nothing else there (no user database: $HOME is set, and
+#: uids stay numeric).
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "fonts")
+#: The merged-/usr links (or, on older systems, folders) at the top of the filesystem.
+TOP_LEVEL = ("bin", "lib", "lib32", "lib64", "libx32", "sbin")
+#: Sizes of the sandbox's private /tmp and /dev/shm (tmpfs: they count as memory too).
+TMP_BYTES = 256 * 2**20
+SHM_BYTES = 64 * 2**20
+#: Most files and folders the work folder's tmpfs may hold (bounds the copy back).
+WORK_INODES = 20_000
+#: How often the CPU time of the run's control group is read while it runs.
+POLL_SECONDS = 0.1
+MNT_DETACH = 2
 
 
 class SandboxWarning(UserWarning):
@@ -43,12 +85,27 @@ class SandboxWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Limits:
-    cpu_seconds: int = 60
+    """Limits of one sandboxed run.
+
+    ``cpu_seconds``, ``file_bytes``: per process (rlimits). ``memory_bytes``, ``processes``: for
+    the whole run when a control group holds it, else per process (address space; processes
+    of the uid). ``total_cpu_seconds`` (default ``cpu_seconds``): all processes of the run
+    together, with a control group. ``disk_bytes``: the work folder's total size (as root).
+    ``wall_seconds``: the run's wall clock.
+    """
+
+    cpu_seconds: float = 60
     memory_bytes: int = 3 * 2**30
     processes: int = 64
     file_bytes: int = 32 * 2**20
     wall_seconds: float = 180.0
     output_bytes: int = 256 * 2**10
+    total_cpu_seconds: float | None = None
+    disk_bytes: int = 256 * 2**20
+
+    @property
+    def total_cpu(self) -> float:
+        return self.cpu_seconds if self.total_cpu_seconds is None else self.total_cpu_seconds
 
 
 @dataclass
@@ -60,6 +117,13 @@ class Result:
     truncated: bool = False
     sandboxed: bool = True
     notes: list[str] = field(default_factory=list)
+    #: The run's processes together used up ``total_cpu_seconds`` and were killed.
+    cpu_exceeded: bool = False
+    #: The kernel killed a process of the run at the total memory limit.
+    out_of_memory: bool = False
+    #: CPU seconds and most memory of the whole run, where a control group counted them.
+    cpu_used: float | None = None
+    memory_peak: int | None = None
 
     @property
     def signal(self) -> str | None:
@@ -82,73 +146,101 @@ def bubblewrap_available() -> bool:
         return False
 
 
-def _limit(limits: Limits, drop_to: int | None) -> None:
-    """Runs in the child between fork and exec: a new session, rlimits, and (without
+def _start_child(limits: Limits, drop_to: int | None, group: cgroup.Cgroup | None) -> None:
+    """Runs in the child between fork and exec: into the run's control group (before anything
+    of the run exists, so none of it is ever outside), a new session, rlimits, and (without
     bubblewrap, which drops privileges itself) the unprivileged uid."""
+    if group is not None:
+        group.enter(os.getpid())
     os.setsid()
     if drop_to is not None and os.getuid() == 0:
         os.setgroups([])
         os.setgid(drop_to)
         os.setuid(drop_to)
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    cpu = max(1, int(limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _interpreter_binds() -> list[str]:
-    """Make the Python installation reachable for ``nobody`` when it lives under a private
-    directory (pyenv under /root, say): cover that directory with an empty tmpfs, then bind
-    just the installation back. Root's other files stay out of sight."""
+def _private_interpreter() -> bool:
+    """True when the Python installation lives under a folder others cannot enter (pyenv under
+    /root, say): only bubblewrap, which binds it alone, makes it reachable for ``nobody``."""
     prefix = Path(sys.base_prefix).resolve()
-    private = [a for a in reversed(prefix.parents) if a != Path("/") and not os.stat(a).st_mode & 0o001]
-    if not private:
-        return []
-    args = ["--perms", "0755", "--tmpfs", str(private[0])]
-    for directory in [d for d in reversed(prefix.parents) if d.is_relative_to(private[0]) and d != private[0]]:
-        args += ["--perms", "0755", "--dir", str(directory)]  # traversable for the unprivileged uid
-    return args + ["--ro-bind", str(prefix), str(prefix)]
+    return any(a != Path("/") and not os.stat(a).st_mode & 0o001 for a in prefix.parents)
 
 
-def _temp_dir_args() -> list[str]:
-    """Hide the temporary folder too when it is not /tmp (TMPDIR): grading work folders and
-    withheld library copies live there, and one run must not read another's."""
-    tmp = Path(tempfile.gettempdir()).resolve()
-    keep = [ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
-    if tmp in (Path("/tmp"), Path("/")) or any(p.is_relative_to(tmp) for p in keep):
-        return []
-    return ["--tmpfs", str(tmp)]
+def _interpreter_binds() -> list[Path]:
+    """The interpreter's installation and the virtual environment, bound read-only at their own
+    paths (the venv's ``python`` links to the installation; its .pth files name their paths).
+    Their parents appear as empty folders: nothing else of /root or /work is there."""
+    paths = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent]
+    kept: list[Path] = []
+    for path in sorted(set(paths), key=lambda p: len(p.parts)):
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return kept
 
 
-def _bwrap_args(
-    workdir: Path, hidden: Sequence[Path], uid: int, binds: Sequence[tuple[Path, Path]] = ()
-) -> list[str]:
-    venv = Path(sys.prefix)
+def _system_args() -> list[str]:
+    """The system part of the allow-list: /usr, the top-level links, a few files of /etc."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in TOP_LEVEL:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for name in ETC_FILES:
+        path = Path("/etc") / name
+        if path.exists():
+            args += ["--ro-bind", str(path.resolve()), str(path)]
+    return args
+
+
+def _parent_dirs(targets: Sequence[Path]) -> list[str]:
+    """Empty, traversable folders for the parents of the bound paths (/root, /work/main, ...):
+    bubblewrap would make them private to root, out of reach for the unprivileged uid."""
+    made: list[Path] = []
+    for target in targets:
+        for parent in reversed(target.parents):
+            if parent != Path("/") and parent not in made and not any(parent.is_relative_to(t) for t in targets):
+                made.append(parent)
+    return [arg for parent in made for arg in ("--perms", "0755", "--dir", str(parent))]
+
+
+def _bwrap_args(workdir: Path, hidden: Sequence[Path], uid: int, binds: Sequence[tuple[Path, Path]] = ()) -> list[str]:
+    """The bubblewrap command line: a new, empty root holding only the allow-list."""
+    # fmt: off
     args = [
         shutil.which("bwrap") or "bwrap",
-        "--ro-bind", "/", "/",
+        *_system_args(),
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",
-        "--tmpfs", "/dev/shm",
-        *_temp_dir_args(),
-        # Hide the repository (solutions, hidden tests, gradebook, git history) ...
-        "--tmpfs", str(ROOT),
-        # ... but keep what student code needs to import.
-        "--ro-bind", str(ROOT / "course"), str(ROOT / "course"),
+        "--size", str(TMP_BYTES), "--perms", "1777", "--tmpfs", "/tmp",
+        "--size", str(SHM_BYTES), "--perms", "1777", "--tmpfs", "/dev/shm",
     ]
-    if venv.is_relative_to(ROOT):
-        args += ["--ro-bind", str(venv), str(venv)]
-    args += _interpreter_binds()
+    # fmt: on
+    readable = [*_interpreter_binds(), COURSE]
+    targets = readable + [Path(target) for _, target in binds]
+    args += _parent_dirs(targets)
+    for path in readable:
+        args += ["--ro-bind", str(path), str(path)]
     for source, target in binds:  # later mounts cover earlier ones: a redacted library over the real one
         args += ["--ro-bind", str(Path(source).resolve()), str(target)]
-    for path in hidden:
+        readable.append(Path(target))
+    for path in hidden:  # only where it lies inside something bound: elsewhere it is not there
         path = Path(path).resolve()
+        if not any(path.is_relative_to(r) for r in readable):
+            continue
         if path.is_dir():
             args += ["--tmpfs", str(path)]
         elif path.exists():
             args += ["--ro-bind", "/dev/null", str(path)]
+    # fmt: off
     args += [
         # The work folder appears at a fixed, neutral path (its real parents may be private).
         "--bind", str(workdir), SANDBOX_HOME,
@@ -165,7 +257,112 @@ def _bwrap_args(
         shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
         "--inh-caps=-all", "--bounding-set=-all", "--",
     ]
+    # fmt: on
     return args
+
+
+class _WorkDisk:
+    """The work folder on a tmpfs of ``size`` bytes for the duration of a run (root only).
+
+    :meth:`mount` moves the folder's files onto the tmpfs; :meth:`unmount` copies back what
+    the run left (regular files and folders, no links or other special files, private to the
+    grader) and unmounts. While mounted, the grader sees the run's files at the usual path.
+    """
+
+    MS_NOSUID, MS_NODEV = 2, 4
+
+    def __init__(self, workdir: Path, size: int, uid: int) -> None:
+        self.workdir, self.size, self.uid = workdir, size, uid
+        self.mounted = False
+
+    def mount(self) -> str | None:
+        """Mount; returns why not, if it could not."""
+        if os.getuid() != 0:
+            return "not root"
+        stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.workdir.parent))
+        try:
+            for entry in os.listdir(self.workdir):
+                os.rename(self.workdir / entry, stage / entry)
+            options = f"size={self.size},nr_inodes={WORK_INODES},mode=0700,uid={self.uid},gid={self.uid}"
+            error = _mount_tmpfs(self.workdir, options, self.MS_NOSUID | self.MS_NODEV)
+            if error is None:
+                self.mounted = True
+                shutil.copytree(stage, self.workdir, dirs_exist_ok=True, symlinks=True)
+                for directory, dirs, files in os.walk(self.workdir):
+                    for name in dirs + files:
+                        os.lchown(os.path.join(directory, name), self.uid, self.uid)
+            else:
+                for entry in os.listdir(stage):
+                    os.rename(stage / entry, self.workdir / entry)
+            return error
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def unmount(self) -> None:
+        if not self.mounted:
+            return
+        keep = Path(tempfile.mkdtemp(prefix=".kept-", dir=self.workdir.parent))
+        try:
+            _copy_plain(self.workdir, keep)
+            _umount(self.workdir)
+            self.mounted = False
+            for entry in os.listdir(keep):
+                os.rename(keep / entry, self.workdir / entry)
+        finally:
+            shutil.rmtree(keep, ignore_errors=True)
+
+
+def _copy_plain(source: Path, target: Path) -> None:
+    """Copy the regular files and folders under ``source`` into ``target``, never following a
+    link, never blocking on a FIFO; copies are private (0600/0700)."""
+    for directory, dirs, files in os.walk(source):
+        relative = Path(directory).relative_to(source)
+        for name in dirs:
+            (target / relative / name).mkdir(mode=0o700)
+        for name in files:
+            try:
+                fd = os.open(Path(directory) / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue  # a link, or gone
+            with os.fdopen(fd, "rb") as src:
+                if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                    continue
+                out = os.open(target / relative / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(target: Path, options: str, flags: int) -> str | None:
+    if _libc().mount(b"tmpfs", os.fsencode(target), b"tmpfs", flags, options.encode()) != 0:
+        return os.strerror(ctypes.get_errno())
+    return None
+
+
+def _umount(target: Path) -> None:
+    """Unmount; if something still holds a file there (a grader thread reading a result as the
+    run ended), retry a moment, then detach it (it goes once the last file is closed)."""
+    for _ in range(20):
+        if _libc().umount2(os.fsencode(target), 0) == 0:
+            return
+        time.sleep(0.05)
+    if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot unmount the work folder's tmpfs: {os.strerror(errno)}", str(target))
+
+
+def _make_group(limits: Limits, notes: list[str]) -> cgroup.Cgroup | None:
+    try:
+        group = cgroup.create(limits.memory_bytes, limits.processes)
+    except cgroup.CgroupUnavailable as exc:
+        notes.append(f"no control group ({exc}): memory, processes and CPU time are limited per process only (rlimits)")
+        return None
+    notes.append(f"memory, processes and CPU time are limited in total for the run ({group.kind})")
+    return group
 
 
 def run(
@@ -180,6 +377,7 @@ def run(
     uid: int = NOBODY,
     binds: Sequence[tuple[str | Path, str | Path]] = (),
     pass_fds: Sequence[int] = (),
+    use_cgroups: bool = True,
 ) -> Result:
     """Run ``argv`` in ``workdir`` (the only writable place) inside the sandbox.
 
@@ -187,19 +385,24 @@ def run(
     ``argv`` relative to it.
 
     Output beyond ``limits.output_bytes`` per stream is cut off (``truncated``); a run past
-    ``limits.wall_seconds`` is killed with its whole process tree (``timed_out``). Give
-    concurrent runs different ``uid`` values so that one run's processes never count against
-    another's limit. ``binds`` are (source, target) pairs mounted read-only over the view,
-    after everything else (without bubblewrap they are not applied: pass the environment the
-    command needs to find them, such as ``PYTHONPATH``, in ``env``). ``pass_fds`` are file
-    descriptors the command inherits (pipes to talk to it while it runs); they are closed here
-    once it has started, so that the other ends see end-of-file when it is gone.
+    ``limits.wall_seconds`` is killed with its whole process tree (``timed_out``), and so is one
+    whose processes used ``limits.total_cpu`` seconds of CPU together (``cpu_exceeded``, with a
+    control group). Each run gets a control group of its own (``use_cgroups=False``: none, the
+    rlimits alone). Give concurrent runs different ``uid`` values so that one run's processes
+    never count against another's per-uid limit. ``binds`` are (source, target) pairs mounted
+    read-only over the view, after everything else (without bubblewrap they are not applied:
+    pass the environment the command needs to find them, such as ``PYTHONPATH``, in ``env``).
+    ``pass_fds`` are file descriptors the command inherits (pipes to talk to it while it runs);
+    they are closed here once it has started, so that the other ends see end-of-file when it
+    is gone.
     """
     passed = list(pass_fds)
+    group: cgroup.Cgroup | None = None
+    disk: _WorkDisk | None = None
     try:
         workdir = Path(workdir).resolve()
         sandboxed = bubblewrap_available()
-        notes = []
+        notes: list[str] = []
         if not sandboxed:
             if require_sandbox:
                 raise RuntimeError(
@@ -225,19 +428,31 @@ def run(
         }
         base_env.update(env or {})
         drop_to = None if sandboxed else uid
-        if drop_to is not None and _interpreter_binds():
+        if drop_to is not None and _private_interpreter():
             drop_to = None  # the interpreter sits in a private directory only bwrap can expose
             notes.append("without bubblewrap the interpreter is only reachable as the current user")
+        disk = _WorkDisk(workdir, limits.disk_bytes, uid)
+        why_not = disk.mount()
+        if why_not is None:
+            notes.append(f"the work folder is a tmpfs of {limits.disk_bytes // 2**20} MiB")
+        else:
+            notes.append(f"the work folder's total size is not limited ({why_not}): only each file's")
+        group = _make_group(limits, notes) if use_cgroups else None
         command = (_bwrap_args(workdir, hidden, uid, binds) if sandboxed else []) + list(argv)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 proc = subprocess.Popen(
-                    command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,
-                    cwd=workdir, env=base_env, preexec_fn=lambda: _limit(limits, drop_to), pass_fds=tuple(pass_fds),
+                    command,
+                    stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    cwd=workdir,
+                    env=base_env,
+                    preexec_fn=lambda: _start_child(limits, drop_to, group),
+                    pass_fds=tuple(pass_fds),
                 )
             finally:
                 _close(passed)
-            timed_out = False
             try:
                 if stdin is not None:
                     try:
@@ -245,10 +460,10 @@ def run(
                         proc.stdin.close()
                     except BrokenPipeError:
                         pass
-                proc.wait(timeout=limits.wall_seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+                timed_out, cpu_exceeded = _wait(proc, limits, group)
             finally:
+                if group is not None:
+                    group.kill_all()
                 _kill_tree(proc)
             streams = []
             truncated = False
@@ -257,9 +472,34 @@ def run(
                 data = f.read(limits.output_bytes + 1)
                 truncated |= len(data) > limits.output_bytes
                 streams.append(data[: limits.output_bytes])
-        return Result(proc.returncode, streams[0], streams[1], timed_out, truncated, sandboxed, notes)
+        result = Result(proc.returncode, streams[0], streams[1], timed_out, truncated, sandboxed, notes, cpu_exceeded)
+        if group is not None:
+            result.out_of_memory = group.out_of_memory()
+            result.cpu_used, result.memory_peak = group.cpu_seconds(), group.memory_peak()
+        return result
     finally:
         _close(passed)  # also when it could not start
+        try:
+            if group is not None:
+                group.remove()
+        finally:
+            if disk is not None:
+                disk.unmount()
+
+
+def _wait(proc: subprocess.Popen, limits: Limits, group: cgroup.Cgroup | None) -> tuple[bool, bool]:
+    """Wait for the run to end; (timed out, CPU total used up) when it was stopped."""
+    deadline = time.monotonic() + limits.wall_seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True, False
+        try:
+            proc.wait(timeout=min(left, POLL_SECONDS) if group is not None else left)
+            return False, False
+        except subprocess.TimeoutExpired:
+            if group is not None and group.cpu_seconds() > limits.total_cpu:
+                return False, True
 
 
 def _close(fds: list[int]) -> None:
