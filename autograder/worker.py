@@ -1,6 +1,10 @@
 """Runs INSIDE the sandbox: the notebook run, which executes the student's notebook in a Jupyter
 kernel with the full course library, for the outputs that feedback shows.
 
+Each cell may run ``cell_timeout`` seconds (wall clock); then the kernel is interrupted, and a
+cell still running ``cell_timeout`` seconds later ends the run (``status.json`` says so). The
+sandbox's wall-clock cap for the whole run (:class:`autograder.sandbox.Limits`) stops the rest.
+
 No verdict comes from here: the checks run in a separate sandbox (:mod:`autograder.checker`),
 and the grader copies back only well-formed outputs of the student's own cells. The graded
 test cells reach this program blanked, so hidden tests never enter the student's kernel.
@@ -25,10 +29,26 @@ from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
 
 
+class _Client(NotebookClient):
+    """nbclient's client, except that a cell still running ``timeout`` seconds after it was
+    interrupted (it ignores SIGINT, or blocks where the interrupt cannot reach) ends the run
+    with :class:`CellTimeoutError`, instead of being interrupted again and again while the
+    run's wall-clock cap runs out."""
+
+    _interrupted: int | None = None
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        key = id(cell)
+        if self._interrupted == key:
+            raise CellTimeoutError.error_from_timeout_and_cell("Cell execution timed out", timeout, cell)
+        self._interrupted = key
+        return await super()._async_handle_timeout(timeout, cell)
+
+
 def main() -> None:
     job = json.loads(Path("job.json").read_text())
     nb = nbformat.read("notebook.ipynb", as_version=4)
-    client = NotebookClient(
+    client = _Client(
         nb,
         timeout=job["cell_timeout"],
         interrupt_on_timeout=True,
