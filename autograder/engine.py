@@ -183,12 +183,18 @@ def grade(
     require_sandbox: bool = False,
     hidden_paths: tuple[str | Path, ...] = (),
     side_by_side: bool = True,
+    notebook_run_seconds: float | None = None,
+    checking_run_seconds: float | None = None,
 ) -> GradingRun:
     """Grade ``nb`` in place (see the module docstring); returns the verdict of every graded cell.
 
     ``side_by_side`` runs the notebook run and the checking runs at the same time, which is
     quicker when cores are idle; with False they run one after another, the better choice when
     other graders keep every core busy.
+
+    ``notebook_run_seconds`` and ``checking_run_seconds`` cap each run's wall clock and its
+    processes' CPU time together, however many cells the notebook has (defaults:
+    ``_NotebookRun.RUN_SECONDS``, ``_CheckRun.RUN_SECONDS``).
 
     The notebook run uses ``uid``; the checking runs use ``uid + CHECK_UID_OFFSET * k``, so that
     the runs of one notebook, which go on at the same time, never share a process limit.
@@ -244,10 +250,12 @@ def grade(
             cell.outputs, cell.execution_count = [], None
             if is_test_cell(cell):
                 cell.source = ""  # hidden tests never reach the student's code
-    runs = [_NotebookRun(workdir / "run", student, cell_timeout, uid)]
+    runs = [_NotebookRun(workdir / "run", student, cell_timeout, uid, notebook_run_seconds)]
     for k, group in enumerate(_groups(jobs), start=1):
         check_uid = uid + CHECK_UID_OFFSET * k
-        runs.append(_CheckRun(workdir / f"check{k}", student, group, cell_timeout, cpu_seconds, check_uid))
+        runs.append(
+            _CheckRun(workdir / f"check{k}", student, group, cell_timeout, cpu_seconds, check_uid, checking_run_seconds)
+        )
     for run in runs:
         run.prepare()
     # The runs share nothing: they may go on side by side (on cores no other grader uses).
@@ -349,8 +357,15 @@ def _private_dir(path: Path, uid: int) -> Path:
 class _NotebookRun:
     """The notebook run (:mod:`autograder.worker`): outputs for feedback, with the full library."""
 
-    def __init__(self, workdir: Path, student: nbformat.NotebookNode, cell_timeout: int, uid: int) -> None:
+    #: Wall-clock seconds the whole run may take, and CPU seconds all its processes together.
+    RUN_SECONDS = 600.0
+
+    def __init__(
+        self, workdir: Path, student: nbformat.NotebookNode, cell_timeout: int, uid: int,
+        run_seconds: float | None = None,
+    ) -> None:
         self.workdir, self.student, self.cell_timeout, self.uid = workdir, student, cell_timeout, uid
+        self.run_seconds = self.RUN_SECONDS if run_seconds is None else run_seconds
 
     def prepare(self) -> None:
         _private_dir(self.workdir, self.uid)
@@ -359,9 +374,11 @@ class _NotebookRun:
         shutil.copy(Path(__file__).with_name("worker.py"), self.workdir / "worker.py")
 
     def limits(self) -> sandbox.Limits:
-        n_code = sum(c.cell_type == "code" for c in self.student.cells)
+        """A fixed cap, whatever the number of cells: each cell has nbclient's timeout
+        (:mod:`autograder.worker`), and the run as a whole ``run_seconds`` of wall clock and of
+        CPU time (all its processes together where a control group counts them)."""
         return sandbox.Limits(
-            cpu_seconds=self.cell_timeout * (n_code + 2), wall_seconds=self.cell_timeout * (n_code + 2) + 60
+            cpu_seconds=self.run_seconds, total_cpu_seconds=self.run_seconds, wall_seconds=self.run_seconds
         )
 
     def start(self, require_sandbox: bool, hidden_paths: tuple[str | Path, ...]) -> sandbox.Result:
@@ -408,9 +425,13 @@ class _CheckRun(_NotebookRun):
     MARGIN_CPU = 30
     #: The line a run writes when its first checks are done.
     FIRST_DONE = b"first checks done\n"
+    #: Wall-clock seconds the whole checking run may take (and at most its CPU time in total).
+    RUN_SECONDS = 300.0
 
-    def __init__(self, workdir: Path, student, group: _Group, cell_timeout, cpu_seconds, uid) -> None:
-        super().__init__(workdir, student, cell_timeout, uid)
+    def __init__(
+        self, workdir: Path, student, group: _Group, cell_timeout, cpu_seconds, uid, run_seconds: float | None = None
+    ) -> None:
+        super().__init__(workdir, student, cell_timeout, uid, run_seconds)
         self.group, self.cpu_seconds = group, cpu_seconds
         self.jobs = group.first + group.later
         self.library_dir = Path()  # set by prepare()
@@ -512,14 +533,18 @@ class _CheckRun(_NotebookRun):
         return _decode_result(_read_json(folder / f"{key}.json"), folder / key)
 
     def limits(self) -> sandbox.Limits:
-        n = len(self.jobs)
+        """The checking process runs the cells and starts the cases; each case is a child that
+        sets a CPU limit of its own (a new process counts from 0). So the per-process limit
+        bounds what a cell that switches off its timer can spend, and what a case can, should
+        the notebook's code stop the child from lowering its limit. All processes together
+        (cells, cases, anything they fork) get the cells' budget, the margin and each case's
+        budget, never more than the run's fixed cap ``run_seconds``, which is also its wall
+        clock, whatever the number of cells or checks."""
+        total = self.CELLS_CPU + self.MARGIN_CPU + self.cpu_seconds * len(self.jobs)
         return sandbox.Limits(
-            # The checking process runs the cells and starts the cases; each case is a child
-            # that sets a CPU limit of its own (a new process counts from 0). So this bounds
-            # what a cell that switches off its timer can spend, and what a case can, should
-            # the notebook's code stop the child from lowering its limit.
             cpu_seconds=max(self.CELLS_CPU + self.MARGIN_CPU, self.cpu_seconds + 5),
-            wall_seconds=2 * self.CELLS_CPU + 3 * self.cpu_seconds * n + 60,
+            total_cpu_seconds=min(total, self.run_seconds),
+            wall_seconds=self.run_seconds,
         )
 
     def script(self) -> str:
