@@ -13,7 +13,7 @@ import tempfile
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 
 from . import engine, sandbox
 
@@ -36,6 +36,16 @@ class TrustedExecute(NbGraderPreprocessor):
         "False runs them one after another (better when parallel graders keep every core busy).",
     ).tag(config=True)
 
+    notebook_run_seconds = Float(
+        engine._NotebookRun.RUN_SECONDS,
+        help="Wall-clock seconds a notebook run may take, and CPU seconds all its processes together, "
+        "however many cells it has (each cell also has `timeout`).",
+    ).tag(config=True)
+    checking_run_seconds = Float(
+        engine._CheckRun.RUN_SECONDS,
+        help="Wall-clock seconds a checking run may take (at most its CPU seconds in total, too).",
+    ).tag(config=True)
+
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         env_uid = os.environ.get("BACKPROP_SANDBOX_UID")
         uid = int(env_uid) if env_uid else self.uid
@@ -45,6 +55,7 @@ class TrustedExecute(NbGraderPreprocessor):
             run = engine.grade(
                 nb, workdir=workdir, cell_timeout=self.timeout, cpu_seconds=self.cpu_seconds, uid=uid,
                 require_sandbox=self.require_sandbox, hidden_paths=tuple(hidden), side_by_side=self.side_by_side,
+                notebook_run_seconds=self.notebook_run_seconds, checking_run_seconds=self.checking_run_seconds,
             )
         for note in run.notes:
             self.log.warning(note)
