@@ -122,6 +122,10 @@ class Cgroup(ABC):
     def _rmdir(directory: Path) -> None:
         os.rmdir(directory)
 
+    @staticmethod
+    def _mkdir(directory: Path) -> None:
+        directory.mkdir()
+
 
 def _write(path: Path, value: str) -> None:
     path.write_text(value)
@@ -171,7 +175,7 @@ class V2Cgroup(Cgroup):
                 ) from exc
         path = parent / f"backprop-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
-            path.mkdir()
+            cls._mkdir(path)
         except OSError as exc:
             raise CgroupUnavailable(f"cannot create a cgroup under {parent} ({exc.strerror or exc})") from exc
         group = cls([path])
@@ -225,7 +229,7 @@ class V1Cgroup(Cgroup):
             for controller in V1_NEEDED:
                 path = parents[controller] / name
                 if not path.exists():  # comounted hierarchies (cpu,cpuacct) share one folder
-                    path.mkdir()
+                    cls._mkdir(path)
                 made.append(path)
         except OSError as exc:
             for path in reversed(made):
@@ -273,42 +277,52 @@ def _own_cgroups(proc_self_cgroup: str) -> dict[str, str]:
     return own
 
 
-def _mounts(mountinfo: str) -> dict[str, Path]:
-    """Where each hierarchy is mounted, by controller ("" for cgroup2)."""
-    mounts: dict[str, Path] = {}
+def _mounts(mountinfo: str) -> dict[str, tuple[Path, str]]:
+    """Where each hierarchy is mounted, and which of its cgroups is the mount's root, by
+    controller ("" for cgroup2)."""
+    mounts: dict[str, tuple[Path, str]] = {}
     for line in mountinfo.splitlines():
         fields = line.split()
         if "-" not in fields:
             continue
         sep = fields.index("-")
         fstype, options = fields[sep + 1], fields[sep + 3] if len(fields) > sep + 3 else ""
-        point = Path(fields[4].replace("\\040", " "))
+        mount = (Path(fields[4].replace("\\040", " ")), fields[3])
         if fstype == "cgroup2":
-            mounts.setdefault("", point)
+            mounts.setdefault("", mount)
         elif fstype == "cgroup":
             for option in options.split(","):
-                mounts.setdefault(option, point)
+                mounts.setdefault(option, mount)
     return mounts
 
 
-def create(memory_bytes: int, processes: int) -> Cgroup:
+def _folder(mount: tuple[Path, str], own: str) -> Path:
+    """The folder of cgroup ``own`` in a hierarchy mounted at ``mount``."""
+    point, root = mount
+    if root != "/" and (own == root or own.startswith(root.rstrip("/") + "/")):
+        own = own[len(root) :]
+    return point / own.lstrip("/")
+
+
+def create(memory_bytes: int, processes: int, *, proc: Path = Path("/proc/self")) -> Cgroup:
     """A fresh control group for one run with these totals; raises :class:`CgroupUnavailable`
-    saying why when none can be made here."""
+    saying why when none can be made here. ``proc`` holds this process's ``cgroup`` and
+    ``mountinfo`` files (a stand-in in tests)."""
     try:
-        own = _own_cgroups(Path("/proc/self/cgroup").read_text())
-        mounts = _mounts(Path("/proc/self/mountinfo").read_text())
+        own = _own_cgroups((proc / "cgroup").read_text())
+        mounts = _mounts((proc / "mountinfo").read_text())
     except OSError as exc:
         raise CgroupUnavailable(f"cannot read this process's cgroups ({exc})") from exc
     reasons = []
     if "" in mounts:
         override = os.environ.get("BACKPROP_CGROUP_PARENT")
-        parent = Path(override) if override else mounts[""] / own.get("", "/").lstrip("/")
+        parent = Path(override) if override else _folder(mounts[""], own.get("", "/"))
         try:
             return V2Cgroup.make(parent, memory_bytes, processes)
         except (CgroupUnavailable, OSError) as exc:
             reasons.append(str(exc))
     if any(c in mounts for c in V1_NEEDED):
-        parents = {c: mounts[c] / own.get(c, "/").lstrip("/") for c in V1_NEEDED if c in mounts}
+        parents = {c: _folder(mounts[c], own.get(c, "/")) for c in V1_NEEDED if c in mounts}
         try:
             return V1Cgroup.make(parents, memory_bytes, processes)
         except (CgroupUnavailable, OSError) as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import sys
 import uuid
@@ -41,9 +43,7 @@ def test_hides_solutions_git_and_other_paths(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     code = (
-        "import os\n"
-        f"print(sorted(os.listdir({str(ROOT)!r})))\n"
-        f"print(os.path.exists({str(secret / 'answer.txt')!r}))\n"
+        f"import os\nprint(sorted(os.listdir({str(ROOT)!r})))\nprint(os.path.exists({str(secret / 'answer.txt')!r}))\n"
     )
     result = run_python(code, work, hidden=[secret])
     assert result.returncode == 0, result.stderr
@@ -173,3 +173,99 @@ def test_pass_fds_are_closed_even_when_the_command_cannot_start(tmp_path, monkey
     with pytest.raises(OSError):
         os.fstat(write_end)
     os.close(read_end)
+
+
+WALK = """
+import json, os, sys
+allowed, skip = json.loads(sys.argv[1]), {"/proc", "/sys", "/dev"}
+outside, counts = [], dict.fromkeys(allowed, 0)
+def place(path):
+    return next((a for a in allowed if path == a or path.startswith(a.rstrip("/") + "/")), None)
+def unreadable(error):  # a folder it may not list: fine inside the allow-list, reported outside
+    if place(error.filename) is None:
+        outside.append(error.filename)
+for directory, dirs, files in os.walk("/", onerror=unreadable):
+    if directory in skip:
+        dirs[:] = []
+        continue
+    for name in dirs + files:
+        path = os.path.join(directory, name)
+        where = place(path)
+        if where is None:
+            outside.append(path)
+        else:
+            counts[where] += 1
+with open("seen.json", "w") as f:
+    json.dump({"outside": outside, "counts": counts}, f)
+"""
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """Marker files where a hostile notebook would look: another clone of the project (with
+    solutions), and /root, /home, /srv, /opt, /var, /mnt, /media, /work, the temporary folder."""
+    tag = uuid.uuid4().hex[:12]
+    places = [Path(p) for p in ("/root", "/home", "/srv", "/opt", "/var/tmp", "/mnt", "/media", "/work")]
+    made = [tmp_path / "other-clone" / "solutions" / "01_neuron.ipynb"]
+    made += [p / f"backprop-clone-{tag}" / "solutions" / "secret.txt" for p in places if p.is_dir()]
+    for path in made:
+        path.parent.mkdir(parents=True)
+        path.write_text("hidden tests")
+    yield made
+    for path in made:
+        shutil.rmtree(path.parent.parent)
+
+
+def allow_list() -> dict[str, str]:
+    """Every path a sandboxed process may see, by why; their parents appear as empty folders."""
+    allowed = {
+        "/usr": "system",
+        "/tmp": "private tmpfs (the work folder inside)",
+        "/proc": "own",
+        "/dev": "minimal",
+        sys.base_prefix: "interpreter",
+        sys.prefix: "virtual environment",
+        str(ROOT / "course"): "library",
+    }
+    allowed.update({f"/etc/{name}": "etc" for name in sandbox.ETC_FILES})
+    allowed.update({f"/{name}": "merged /usr" for name in sandbox.TOP_LEVEL if os.path.lexists(f"/{name}")})
+    return {str(Path(p).resolve()) if p.startswith(("/root", "/work")) else p: why for p, why in allowed.items()}
+
+
+@needs_bwrap
+def test_a_sandboxed_process_sees_only_the_allow_list(tmp_path, planted):
+    """Walk the whole filesystem from inside (not /proc, /sys, /dev): every entry is on the
+    allow-list or an empty parent of one; the planted markers, /work's other contents and the
+    rest of this repository are not there."""
+    allowed = allow_list()
+    parents = {str(parent) for path in allowed for parent in Path(path).parents}
+    work = tmp_path / "work"
+    work.mkdir()
+    limits = sandbox.Limits(cpu_seconds=120, wall_seconds=600)
+    result = sandbox.run([PY, "-c", WALK, json.dumps(list(allowed))], workdir=work, limits=limits)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads((work / "seen.json").read_text())
+    extra = [p for p in seen["outside"] if p not in parents]
+    assert extra == []
+    assert not any("backprop-clone" in p or "other-clone" in p for p in seen["outside"])
+    # The walk did see the allow-list (else it proves nothing): the library, numpy, the loader.
+    assert seen["counts"][str(ROOT / "course")] > 10
+    assert seen["counts"][sys.prefix] > 1000 and seen["counts"]["/usr"] > 1000
+    assert seen["counts"]["/etc/ld.so.cache"] == 1
+
+
+@needs_bwrap
+def test_what_student_code_needs_is_there(tmp_path):
+    """The course, numpy and matplotlib (with a writable config folder in $HOME) import and
+    work; this repository's autograder does not (only the library is bound)."""
+    code = (
+        "import course, numpy, matplotlib.pyplot as plt\n"
+        "plt.plot(numpy.arange(3)); plt.savefig('figure.png')\n"
+        "import importlib.util\n"
+        "print(course.Linear.__name__, importlib.util.find_spec('autograder'))\n"
+    )
+    result = run_python(code, tmp_path, limits=sandbox.Limits(cpu_seconds=30, wall_seconds=120))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [b"Linear", b"None"]
+    assert result.stderr == b""  # nothing a cell's output would show (fontconfig, say)
+    assert (tmp_path / "figure.png").stat().st_size > 0
