@@ -301,47 +301,44 @@ class _Group:
     grader has read their results, ``later`` with ``given_back`` restored (the reference code
     their cases are built from)."""
 
-    withheld: list[tuple[object, str]]
+    withheld: list[withhold.Ref]
     first: list[tuple[dict, Case]]
-    given_back: list[tuple[object, str]] = field(default_factory=list)
+    given_back: list[withhold.Ref] = field(default_factory=list)
     later: list[tuple[dict, Case]] = field(default_factory=list)
 
 
 def _groups(jobs: list[tuple[dict, Case]]) -> list[_Group]:
     """Split the checks into as few checking runs as the exercises allow.
 
-    A run first withholds all that the assignment's exercises withhold. An exercise whose cases
-    are built from reference code another exercise grades (the layers of a Sequential network,
-    say: ``Exercise.needs``) has its checks run after the others: the grader reads the results
-    of the first checks, then gives the needed functions back to the run, so that nothing the
-    first checks produced can have seen them. One such group of checks fits in a run this way;
-    each further group (needing other functions) gets a run of its own that withholds all but
-    what it needs. A check never runs beside what its own exercise withholds.
+    Every run withholds all the library outside the allow-list and all that the assignment's
+    exercises withhold (:func:`autograder.withhold.checking_withheld`). An exercise whose cases
+    are built from reference code that is withheld (the layers of a Sequential network, say:
+    ``Exercise.needs``, with the functions nested in them) has its checks run after the others:
+    the grader reads the results of the first checks, then gives the needed functions back to
+    the run, so that nothing the first checks produced can have seen them. One such group of
+    checks fits in a run this way; each further group (needing other functions) gets a run of
+    its own that withholds all but what it needs. A check never runs beside what its own
+    exercise withholds.
     """
     exercises = {job["exercise"]: get(job["exercise"]) for job, _ in jobs}
-
-    def identities(functions: list[tuple[object, str]]) -> dict[tuple[str, str], tuple[object, str]]:
-        resolved = ((withhold.resolve(owner, attr), (owner, attr)) for owner, attr in functions)
-        return {(str(path), qualname): function for (path, qualname, _), function in resolved}
-
-    withheld: dict[tuple[str, str], tuple[object, str]] = {}
-    for exercise in exercises.values():
-        withheld.update(identities(exercise.withheld))
-    needs = {name: frozenset(identities(e.needs).keys() & withheld.keys()) for name, e in exercises.items()}
+    withheld = withhold.checking_withheld(exercises.values())
+    held = set(withheld)
+    needed = {n: [r for f in e.needs for r in withhold.with_nested(withhold.ref(*f))] for n, e in exercises.items()}
+    needs = {name: frozenset(r for r in refs if r in held) for name, refs in needed.items()}
     plain = [(job, case) for job, case in jobs if not needs[job["exercise"]]]
     by_key: dict[frozenset, list[tuple[dict, Case]]] = {}
     for job, case in jobs:
         if needs[job["exercise"]]:
             by_key.setdefault(needs[job["exercise"]], []).append((job, case))
 
-    def without(key: frozenset) -> list[tuple[object, str]]:
-        return [f for ident, f in withheld.items() if ident not in key]
+    def without(key: frozenset) -> list[withhold.Ref]:
+        return [r for r in withheld if r not in key]
 
     keys = list(by_key)
     if not plain:
         return [_Group(without(key), by_key[key]) for key in keys]
     first = keys[0] if keys else frozenset()
-    groups = [_Group(without(frozenset()), plain, [withheld[i] for i in sorted(first)], by_key.get(first, []))]
+    groups = [_Group(withheld, plain, sorted(first), by_key.get(first, []))]
     return groups + [_Group(without(key), by_key[key]) for key in keys[1:]]
 
 
@@ -435,7 +432,7 @@ class _CheckRun(_NotebookRun):
         self.group, self.cpu_seconds = group, cpu_seconds
         self.jobs = group.first + group.later
         self.library_dir = Path()  # set by prepare()
-        self.given_back: list[tuple[Path, str, str]] = []
+        self.given_back: list[withhold.Ref] = []
         self.sources: dict[str, dict[str, str]] = {}
         #: The first checks' results, read when the run said they were done (None: never said).
         self.first_results: dict[str, tuple[dict[str, bytes], list[str]] | None] | None = None
@@ -454,13 +451,17 @@ class _CheckRun(_NotebookRun):
             for c, answer, run in zip(code, answers, needed, strict=True)
         ]
         (self.workdir / "cells.json").write_text(json.dumps(cells))
-        self.given_back = [withhold.resolve(owner, attr) for owner, attr in self.group.given_back]
+        self.given_back = list(self.group.given_back)
         self.sources = self._sources()  # made now: a fault here is the grader's, and loud
         job = {
             "checks": [job for job, _ in self.group.first],
             "later": [job for job, _ in self.group.later],
-            "given_back": [{"module": display[: -len(qualname) - 1], "qualname": qualname}
-                           for _, qualname, display in self.given_back],
+            # What the run restores: the module- or class-level function each given-back one is
+            # (or is nested in), whose code then comes from the given-back source.
+            "given_back": [
+                {"module": module, "qualname": qualname}
+                for module, qualname in sorted({(r.module, r.outermost) for r in self.given_back})
+            ],
             "cpu_seconds": self.cpu_seconds,
             "case_wall_seconds": 3 * self.cpu_seconds,
             "answer_cpu_seconds": self.ANSWER_CPU,
@@ -510,12 +511,12 @@ class _CheckRun(_NotebookRun):
     def _sources(self) -> dict[str, dict[str, str]]:
         """For each module of a given-back function: its source, in which every function this
         run withholds except the given-back ones is still withheld."""
-        giving = {(path, qualname) for path, qualname, _ in self.given_back}
-        modules = {path: display[: -len(qualname) - 1] for path, qualname, display in self.given_back}
+        giving = set(self.given_back)
+        modules = {r.path: r.module for r in self.given_back}
         stubs: dict[Path, dict[str, str]] = {path: {} for path in modules}
-        for path, qualname, display in (withhold.resolve(o, a) for o, a in self.group.withheld):
-            if path in stubs and (path, qualname) not in giving:
-                stubs[path][qualname] = display
+        for r in self.group.withheld:
+            if r.path in stubs and r not in giving:
+                stubs[r.path][r.qualname] = r.display
         return {
             module: {"file": str(path), "source": withhold.redact_source(path.read_text(), stubs[path], str(path))}
             for path, module in modules.items()
