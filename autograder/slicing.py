@@ -12,7 +12,10 @@ calls. :func:`needed_cells` reads the cells' source (never runs it) and keeps
   answer cells use that some cell binds by assignment (a method call may change that value
   in place: ``rng.normal()``, ``history.append(...)``);
 
-until nothing more is needed. The kept cells run in their order. Skipping a cell is never
+until nothing more is needed. Cells that set the interpreter's state (``sys.setrecursionlimit``,
+numpy's error and print settings, warnings filters, seeds: :data:`STATE_CALLS`) are kept too:
+a correct answer may depend on them without naming anything they bind. The kept cells run in
+their order. Skipping a cell is never
 a way to earn points: the checks see the outcome of a part of the student's own code, which
 the student could have submitted alone.
 """
@@ -45,6 +48,26 @@ DYNAMIC = frozenset(
 )
 
 
+#: Calls that change the interpreter's state for what follows (by their last name: ``sys.``,
+#: ``np.``, ``np.random.``, ``warnings.``, ``random.``, ``decimal.``, or imported bare).
+STATE_CALLS = frozenset(
+    {
+        "setrecursionlimit",
+        "setswitchinterval",
+        "set_int_max_str_digits",
+        "seterr",
+        "seterrcall",
+        "set_printoptions",
+        "filterwarnings",
+        "simplefilter",
+        "resetwarnings",
+        "seed",
+        "setcontext",
+        "setlocale",
+    }
+)
+
+
 @dataclass
 class _Cell:
     binds: set[str] = field(default_factory=set)  # names the cell (re)binds at the top level
@@ -52,6 +75,7 @@ class _Cell:
     mutates: set[str] = field(default_factory=set)  # names whose attributes or items it assigns
     uses: set[str] = field(default_factory=set)  # every name it reads, in functions too
     opaque: bool = False  # its effect cannot be told from the source
+    state: bool = False  # it sets the interpreter's state (STATE_CALLS)
 
 
 def _python(source: str) -> str | None:
@@ -203,6 +227,9 @@ class _Reader(ast.NodeVisitor):
             and isinstance(node.args[0], ast.Constant)
             and node.args[0].value == "matplotlib"
         )
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if name in STATE_CALLS and not self.scopes:
+            self.cell.state = True
         if not magic:
             self.generic_visit(node)
 
@@ -225,7 +252,7 @@ def needed_cells(sources: Sequence[str], answers: Sequence[bool], symbols: Itera
     """For each code cell (``sources``, with ``answers`` marking the answer cells), whether a
     checking run of checks on ``symbols`` (the names the graded test cells pass) must run it."""
     cells = [_read(s) for s in sources]
-    keep = [bool(a) or c.opaque for a, c in zip(answers, cells, strict=True)]
+    keep = [bool(a) or c.opaque or c.state for a, c in zip(answers, cells, strict=True)]
     # Names some cell binds by assignment: values that a method call could change in place.
     values = set().union(*(c.binds - c.stable for c in cells))
     needed = set(symbols).union(*(c.uses for c, k in zip(cells, keep, strict=True) if k))

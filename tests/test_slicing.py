@@ -91,3 +91,25 @@ def test_every_solution_notebook_keeps_its_imports_and_answers_and_leaves_out_ex
         extra = [i for i, (k, a, s) in enumerate(zip(keep, answers, sources, strict=True)) if k and not a and s.strip()]
         assert extra == [0], (path, extra)
         assert sum(1 for k, s in zip(keep, sources, strict=True) if not k and s.strip()) >= 10, path
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "import sys\nsys.setrecursionlimit(10_000)",
+        "from sys import setrecursionlimit\nsetrecursionlimit(10_000)",
+        "np.seterr(all='raise')",
+        "np.set_printoptions(precision=3)",
+        "import warnings\nwarnings.filterwarnings('error')",
+        "import warnings\nwarnings.simplefilter('ignore')",
+        "np.random.seed(0)",
+        "import random\nrandom.seed(1)",
+    ],
+)
+def test_a_cell_that_sets_the_interpreters_state_is_kept(state):
+    # A correct recursive answer may depend on it (issue 9: marked down when it was left out).
+    assert kept(IMPORTS, ANSWER, state, PLOT) == [0, 1, 2]
+
+
+def test_state_set_inside_a_function_that_is_never_called_does_not_keep_a_cell():
+    assert kept(IMPORTS, ANSWER, "def later():\n    np.random.seed(0)", PLOT) == [0, 1]
