@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..gradcheck import TOLERANCE, GradCheckError, TensorCheck, compare, numerical_gradient
+from . import numerical
 
 __all__ = [
     "REGISTRY",
@@ -61,6 +62,15 @@ WITHHELD_MESSAGE = (
     "grader's copy of the library leaves it out. Use your own implementation."
 )
 
+FLOAT32_ADVICE = (
+    "the checks need float64 (an array made with dtype=np.float32, or .astype(np.float32), loses about "
+    "half the digits): use float64 throughout"
+)
+#: Relative errors at float32's precision (its machine epsilon is 1.2e-7): just above the
+#: tolerance, far below any real mistake.
+FLOAT32_ERRORS = (1e-7, 1e-5)
+FLOAT32_HINT = "an error this small looks like float32 arithmetic somewhere; " + FLOAT32_ADVICE
+
 
 @dataclass
 class Case:
@@ -79,6 +89,9 @@ class Verdict:
     case: str
     checks: list[TensorCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Short texts, safe to show the student, naming what was caught (e.g. a gradient computed
+    #: numerically); the grader carries them to grades.csv, the report and the feedback.
+    flags: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -90,6 +103,12 @@ class Verdict:
         lines = [f"{self.exercise} on {self.case}: {status}"]
         for p in self.problems:
             lines.append(f"  - {p}")
+        if self.flags:
+            lines.append(
+                "  (many people reach for finite differences in good faith, and they are the right tool for "
+                "checking a gradient; this exercise asks for the derivative itself, which is what "
+                "backpropagation computes)"
+            )
         for c in self.checks:
             if c.passed:
                 continue
@@ -101,8 +120,9 @@ class Verdict:
             if reveal:
                 line += f" (yours {c.analytic_value:.6g}, expected {c.numeric_value:.6g})"
             lines.append(line)
-            if c.hint:
-                lines.append(f"    hint: {c.hint}")
+            hint = c.hint or (FLOAT32_HINT if FLOAT32_ERRORS[0] <= c.max_rel_error <= FLOAT32_ERRORS[1] else "")
+            if hint:
+                lines.append(f"    hint: {hint}")
         return "\n".join(lines)
 
 
@@ -233,7 +253,10 @@ class Exercise:
             verdict.problems.append(f"{what} has shape {value.shape}, expected {tuple(shape)}")
             return None
         if value.dtype != np.float64:
-            verdict.problems.append(f"{what} has dtype {value.dtype}, expected float64")
+            note = f"{what} has dtype {value.dtype}, expected float64"
+            if value.dtype in (np.float32, np.float16):
+                note += f": it looks like {value.dtype} arithmetic; {FLOAT32_ADVICE}"
+            verdict.problems.append(note)
             return None
         if not np.all(np.isfinite(value)):
             bad = int(np.sum(~np.isfinite(value)))
@@ -243,6 +266,10 @@ class Exercise:
 
     #: The centred-difference step of this exercise's numerical checks.
     h: float = 1e-5
+    #: Whether the checking run looks for numerical differentiation in the student's code
+    #: (:mod:`course.exercises.numerical`): not where none is wanted (a forward pass, an
+    #: optimiser's step) or where it is the exercise (``numerical_gradient``).
+    watch_numerical: bool = True
 
     def numerical(self, f: Callable[[np.ndarray], Any], x: np.ndarray, grad_out: np.ndarray | None,
                   indices: list[tuple[int, ...]] | None) -> np.ndarray:
@@ -354,13 +381,14 @@ def _reference_codes(exercise: Exercise) -> dict[tuple[str, str, int], str]:
 
 
 @contextlib.contextmanager
-def trapped(exercise: Exercise) -> Iterator[list[str]]:
+def trapped(exercise: Exercise, detector: numerical.Detector | None = None) -> Iterator[list[str]]:
     """Watch for calls to the reference implementations named in ``exercise.traps``.
 
     A profile hook notes every call whose code is the reference's (same file, name and first
     line), so delegation is caught however the function was reached: ``super()``, a reference
     captured before the check, or a reloaded module. Yields the list of such calls; removing
-    the hook counts as a call.
+    the hook counts as a call. With a ``detector`` the same hook shows it every Python-level
+    call and every builtin called (:mod:`course.exercises.numerical`).
     """
     codes = _reference_codes(exercise)
     calls: list[str] = []
@@ -370,6 +398,10 @@ def trapped(exercise: Exercise) -> Iterator[list[str]]:
             name = codes.get(_code_key(frame.f_code))
             if name is not None:
                 calls.append(name)
+            if detector is not None and frame.f_code.co_filename not in _MACHINERY:
+                detector.call(frame)
+        elif event == "c_call" and detector is not None:
+            detector.c_call(arg)
 
     previous = sys.getprofile()
     sys.setprofile(hook)
@@ -383,14 +415,28 @@ def trapped(exercise: Exercise) -> Iterator[list[str]]:
         threading.setprofile(None)
 
 
+#: Files whose functions the detector ignores: the machinery that calls the student's code
+#: (it hands the case's own inputs around) and the detector itself.
+_MACHINERY = frozenset({__file__, numerical.__file__})
+
+
 def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, bytes], list[str]]:
-    """Run the student's code on one case with traps set; return encoded outputs and problems."""
+    """Run the student's code on one case with traps set; return encoded outputs and problems.
+
+    The case's inputs reach the student's code as :class:`~course.exercises.numerical.Tracked`
+    arrays and every call is shown to a :class:`~course.exercises.numerical.Detector`: a check
+    whose answer looks computed by numerical differentiation gets a problem (no credit) made
+    by :func:`~course.exercises.numerical.problem`, which :func:`judge_case` turns into a flag.
+    """
     problems: list[str] = []
     outputs: dict[str, Any] = {}
     recursion = False
-    with trapped(exercise) as calls:
+    detector = numerical.Detector(case.arrays if exercise.watch_numerical else {})
+    arrays = numerical.tracked_arrays(case.arrays) if exercise.watch_numerical else case.arrays
+    watched = Case(case.label, arrays, case.config)
+    with trapped(exercise, detector if exercise.watch_numerical else None) as calls, numerical.watching(detector):
         try:
-            outputs = exercise.run(student, case)
+            outputs = exercise.run(student, watched)
         except NotImplementedError:
             problems.append(NOT_IMPLEMENTED)
         except RecursionError:
@@ -413,6 +459,8 @@ def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, by
         calls[:] = [c for c in calls if c != PROFILER_REMOVED]
     if calls:
         problems.append(f"called the reference implementation ({', '.join(sorted(set(calls)))}): no credit")
+    if detector.findings:
+        problems.append(numerical.problem("; ".join(detector.findings)))
     return encode_outputs(outputs), problems
 
 
@@ -421,6 +469,7 @@ def judge_case(exercise: Exercise, case: Case, encoded: dict[str, bytes], proble
     if problems:
         verdict = exercise.verdict(case)
         verdict.problems.extend(problems)
+        verdict.flags.extend(f for f in (numerical.flag_of(exercise.name, p) for p in problems) if f)
         return verdict
     return exercise.judge(case, decode_outputs(encoded))
 

@@ -272,6 +272,8 @@ class FunctionExercise(Exercise):
     (a tuple is split into out0, out1, ...) must match the reference's within ``tol``.
     """
 
+    watch_numerical = False  # see Exercise.watch_numerical
+
     def __init__(
         self,
         name: str,
@@ -325,6 +327,8 @@ class OptimizerExercise(Exercise):
     """Check an optimiser's ``step()``: a few steps on given gradients must reproduce the
     reference's sequence of weights. Settings dicts: ``shapes`` (one per parameter),
     ``steps`` and ``kwargs`` (lr, rho, ...)."""
+
+    watch_numerical = False  # see Exercise.watch_numerical
 
     def __init__(self, name: str, title: str, reference: type, settings: Settings) -> None:
         super().__init__(name, title, [(reference, "step")])
