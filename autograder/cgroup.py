@@ -127,6 +127,24 @@ class Cgroup(ABC):
         directory.mkdir()
 
 
+def _sweep(parent: Path) -> None:
+    """Delete the groups that graders killed before they could clean up left under ``parent``:
+    those whose grader process is gone and which are empty (rmdir refuses the others)."""
+    for path in parent.glob("backprop-*-*"):
+        pid = path.name.split("-")[1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        except OSError:
+            pass
+
+
 def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
@@ -173,6 +191,7 @@ class V2Cgroup(Cgroup):
                     "a cgroup that holds processes itself cannot: run the grader in a delegated cgroup "
                     "of its own and name it in BACKPROP_CGROUP_PARENT"
                 ) from exc
+        _sweep(parent)
         path = parent / f"backprop-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             cls._mkdir(path)
@@ -227,6 +246,7 @@ class V1Cgroup(Cgroup):
         made: list[Path] = []
         try:
             for controller in V1_NEEDED:
+                _sweep(parents[controller])
                 path = parents[controller] / name
                 if not path.exists():  # comounted hierarchies (cpu,cpuacct) share one folder
                     cls._mkdir(path)

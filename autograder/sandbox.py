@@ -355,14 +355,13 @@ def _umount(target: Path) -> None:
         raise OSError(errno, f"cannot unmount the work folder's tmpfs: {os.strerror(errno)}", str(target))
 
 
-def _make_group(limits: Limits, notes: list[str]) -> cgroup.Cgroup | None:
+def _make_group(limits: Limits) -> tuple[cgroup.Cgroup | None, str]:
+    """The run's control group, if one can be made, and which limits hold, in words."""
     try:
         group = cgroup.create(limits.memory_bytes, limits.processes)
     except cgroup.CgroupUnavailable as exc:
-        notes.append(f"no control group ({exc}): memory, processes and CPU time are limited per process only (rlimits)")
-        return None
-    notes.append(f"memory, processes and CPU time are limited in total for the run ({group.kind})")
-    return group
+        return None, f"no control group ({exc}): memory, processes and CPU time are limited per process only (rlimits)"
+    return group, f"memory, processes and CPU time are limited in total for the run ({group.kind})"
 
 
 def run(
@@ -433,11 +432,13 @@ def run(
             notes.append("without bubblewrap the interpreter is only reachable as the current user")
         disk = _WorkDisk(workdir, limits.disk_bytes, uid)
         why_not = disk.mount()
-        if why_not is None:
-            notes.append(f"the work folder is a tmpfs of {limits.disk_bytes // 2**20} MiB")
-        else:
-            notes.append(f"the work folder's total size is not limited ({why_not}): only each file's")
-        group = _make_group(limits, notes) if use_cgroups else None
+        group, holds = _make_group(limits) if use_cgroups else (None, "no control group (not asked for)")
+        space = (
+            f"the work folder is a tmpfs of {limits.disk_bytes // 2**20} MiB"
+            if why_not is None
+            else f"the work folder's total size is not limited ({why_not}), only each file's"
+        )
+        notes.append(f"{holds}; {space}")  # one line: the grader logs the notes of every notebook
         command = (_bwrap_args(workdir, hidden, uid, binds) if sandboxed else []) + list(argv)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:

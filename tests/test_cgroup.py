@@ -155,3 +155,13 @@ def test_v1_for_real_limits_are_set_and_the_group_goes(monkeypatch):
     finally:
         group.remove()
     assert not any(d.exists() for d in group.dirs)
+
+
+def test_groups_left_by_a_killed_grader_are_swept_when_a_new_one_is_made(v2_tree):
+    own = v2_tree.parent / "cgroup2" / "grader.slice"
+    dead, busy, alive = (own / f"backprop-{p}-abc" for p in (2**22 + 12345, 2**22 + 12346, os.getpid()))
+    for path in (dead, busy, alive):
+        path.mkdir()
+    (busy / "cgroup.procs").write_text("1\n")  # rmdir refuses a group that is not empty
+    cgroup.create(2**30, 8, proc=v2_tree)
+    assert (dead.exists(), busy.exists(), alive.exists()) == (False, True, True)

@@ -278,7 +278,7 @@ def test_when_the_work_folder_cannot_be_mounted_its_files_stay_and_the_notes_say
     (work / "job.json").write_text("{}")
     result = run_python("print(open('job.json').read())", work, sandbox.Limits(wall_seconds=60))
     assert result.stdout.strip() == b"{}", result.stderr
-    assert "total size is not limited (Operation not permitted)" in " ".join(result.notes)
+    assert "total size is not limited (Operation not permitted), only each file" in " ".join(result.notes)
 
 
 @needs_root
