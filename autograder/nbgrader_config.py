@@ -52,12 +52,14 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 from autograder.preprocessors import TrustedExecute  # noqa: E402
+from autograder.sanitize import SanitizeNotebook  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     TrustedExecute,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
+    SanitizeNotebook,
     SaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,
@@ -78,4 +80,7 @@ c.OverwriteCells.add_missing_cells = False
 # notebook holds the instructor's test cells in full, and nbgrader's default list (GetGrades,
 # CSSHTMLHeaderPreprocessor) would publish them. ClearHiddenTests cuts the hidden regions out
 # after the grades are read and before the HTML is written.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# SanitizeNotebook (autograder/sanitize.py) leaves nothing of the student's that could run in a
+# browser: it is in both lists, so that the autograded notebook the formgrader renders is clean
+# too, and feedback is clean even from an autograded notebook made some other way.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]

@@ -100,8 +100,10 @@ def test_feedback_preprocessors_keep_nbgraders_defaults_in_order():
     _, cfg = _api(Path("/nonexistent"))
     default = GenerateFeedback.class_traits()["preprocessors"].default()
     assert default == [GetGrades, CSSHTMLHeaderPreprocessor]
+    from autograder.sanitize import SanitizeNotebook
+
     configured = cfg.GenerateFeedback.preprocessors
-    assert configured == [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    assert configured == [GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]
     assert [p for p in configured if p in default] == default
 
 
