@@ -159,7 +159,10 @@ def _decode_result(record: dict | None, folder: Path) -> tuple[dict[str, bytes],
 
 
 def _safe_outputs(outputs) -> list:
-    """Only well-formed output records of the known types are copied back into the notebook."""
+    """Only well-formed output records of the known types are copied back into the notebook,
+    with nothing that could run in a browser (:func:`autograder.sanitize.clean_outputs`)."""
+    from .sanitize import clean_outputs
+
     safe = []
     for out in outputs if isinstance(outputs, list) else []:
         if isinstance(out, dict) and out.get("output_type") in OUTPUT_TYPES:
@@ -169,7 +172,7 @@ def _safe_outputs(outputs) -> list:
                 safe.append(node)
             except Exception:  # noqa: BLE001 - a malformed output is dropped, not trusted
                 continue
-    return safe
+    return clean_outputs(safe)
 
 
 def grade(
