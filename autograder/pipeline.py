@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import statistics
 import sys
 import time
@@ -43,6 +44,7 @@ from typing import Any, TextIO
 
 from . import sandbox
 from .pool import Failure, run_tasks
+from .sanitize import printable
 from .submission import COURSE_ID, FIRST_UID, StudentResult, grade_student
 
 __all__ = ["ROOT", "Row", "Settings", "Summary", "UsageError", "build_release", "describe", "grade", "list_assignments"]
@@ -111,12 +113,117 @@ def list_assignments() -> list[str]:
 @dataclass
 class _Submission:
     student: str
-    notebooks: dict[str, Path]  # expected notebook name -> the student's file
+    notebooks: dict[str, Path]  # expected notebook name -> the student's file (a regular file)
     flags: list[str]
     digest: str
 
 
+class NotAFile(Exception):
+    """A submitted path that is not a regular file reached without links: never opened."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+BAD_ID = "a student id may use only letters, digits and _.@+-"
+#: A student folder's walk stops after this many entries (a folder of millions of files is no submission).
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of a student folder, as ``lstat`` saw it: links are never followed."""
+
+    relative: str  # inside the student folder, "/"-separated
+    kind: str  # "file", or what it is instead: "a symbolic link", "a FIFO", ...
+    size: int
+    nlink: int
+
+    @property
+    def regular(self) -> bool:
+        return self.kind == "file"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _walk(folder: Path) -> tuple[list[_Entry], bool]:
+    """Every file-like entry under ``folder`` (``.ipynb_checkpoints`` left out), without following
+    a link or opening anything but directories; and whether the walk stopped at MAX_ENTRIES."""
+    entries: list[_Entry] = []
+    for top, dirs, files, top_fd in os.fwalk(folder, follow_symlinks=False):
+        base = os.path.relpath(top, folder)
+        real_dirs = []
+        for name in sorted(dirs + files):
+            try:
+                st = os.stat(name, dir_fd=top_fd, follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if name != ".ipynb_checkpoints":
+                    real_dirs.append(name)
+                continue
+            relative = name if base == "." else f"{base}/{name}"
+            entries.append(_Entry(relative, _kind(st.st_mode), st.st_size, st.st_nlink))
+            if len(entries) >= MAX_ENTRIES:
+                return entries, True
+        dirs[:] = real_dirs  # fwalk then opens only these (never a link to a folder)
+    return entries, False
+
+
+def open_regular(path: Path, below: Path) -> int:
+    """A read-only descriptor of ``path``, a regular file under the folder ``below``, opened
+    without following a link anywhere under ``below`` and without blocking on a FIFO.
+    Raises :class:`NotAFile` (saying what it is) for anything else."""
+    parts = path.relative_to(below).parts
+    fd = os.open(below, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                raise NotAFile("under a folder that is a link or gone") from None
+            os.close(fd)
+            fd = nxt
+        try:
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            raise NotAFile("gone") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise NotAFile(_kind(st.st_mode))
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+        try:
+            file_fd = os.open(parts[-1], flags, dir_fd=fd)
+        except OSError:
+            raise NotAFile("not readable") from None
+        if not stat.S_ISREG(os.fstat(file_fd).st_mode):  # replaced between the stat and the open
+            os.close(file_fd)
+            raise NotAFile("not a regular file")
+        return file_fd
+    finally:
+        os.close(fd)
+
+
+def _read_regular(path: Path, below: Path, limit: int) -> bytes:
+    """The first ``limit`` bytes of a regular file (see :func:`open_regular`)."""
+    with os.fdopen(open_regular(path, below), "rb") as f:
+        return f.read(limit)
+
+
 def _file_digest(paths: list[Path], base: Path, extra: bytes) -> str:
+    """Digest of the instructor's files ``paths`` (under ``base``) and ``extra``."""
     h = hashlib.sha256(extra)
     for path in sorted(paths):
         h.update(str(path.relative_to(base)).encode() + b"\0")
@@ -126,48 +233,112 @@ def _file_digest(paths: list[Path], base: Path, extra: bytes) -> str:
     return h.hexdigest()
 
 
+def _submission_digest(folder: Path, entries: list[_Entry], extra: bytes) -> str:
+    """Changes when any entry of the student folder does: the name and kind of every entry, the
+    contents of regular files (size and modification time of those too large to grade). Nothing
+    that is not a regular file is opened."""
+    h = hashlib.sha256(extra)
+    for e in entries:
+        h.update(f"{e.relative}\0{e.kind}\0{e.size}\0".encode())
+        if not e.regular:
+            continue
+        try:
+            if e.size > MAX_NOTEBOOK_BYTES:
+                h.update(str(os.stat(folder / e.relative, follow_symlinks=False).st_mtime_ns).encode())
+            else:
+                h.update(hashlib.sha256(_read_regular(folder / e.relative, folder, MAX_NOTEBOOK_BYTES + 1)).digest())
+        except (NotAFile, OSError) as exc:
+            h.update(f"unreadable {exc}".encode())
+    return h.hexdigest()
+
+
+def _list(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(printable(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> list[_Submission]:
     """One :class:`_Submission` per student folder in DIR, with notebooks matched by name.
 
     A folder that holds files but no notebook to grade is a submission too (its ``notebooks``
     are empty: it scores 0 and is flagged); only empty folders are passed over. A DIR in which
-    no folder holds a notebook at all is a usage error (most likely the wrong folder)."""
+    no folder holds a notebook at all is a usage error (most likely the wrong folder).
+
+    Nothing is read through a link: a student folder that is a symbolic link is a row of 0
+    points, flagged; a notebook that is a link, a FIFO, a device or a socket is rejected (0
+    points for it), named in the flags and never opened. Other entries of those kinds are
+    named too. A hard link is a regular file: it is graded as the file it is."""
     root = settings.submissions
     if not root.is_dir():
         raise UsageError(f"submissions folder not found: {root}")
     found, any_notebook = [], False
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = [p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
-        notebooks = sorted(p for p in files if p.suffix == ".ipynb" and p.parent == folder)
-        if not files:
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith("."):
             continue
-        if not STUDENT_ID.match(folder.name):
-            _say(settings, f"skipped {folder.name!r}: a student id may use only letters, digits and _.@+-")
+        folder = root / entry.name
+        if entry.is_symlink():
+            try:
+                to_folder = stat.S_ISDIR(os.stat(folder).st_mode)  # where it points: never opened
+            except OSError:
+                to_folder = False
+            if not to_folder:
+                continue
+            if not STUDENT_ID.match(entry.name):
+                _say(settings, f"skipped {printable(entry.name)!r}: {BAD_ID}")
+                continue
+            flag = "rejected the student folder: a symbolic link, not a folder (0 points)"
+            digest = hashlib.sha256(source_digest + b"folder is a link").hexdigest()
+            found.append(_Submission(entry.name, {}, [flag], digest))
+            any_notebook = True
             continue
-        any_notebook = any_notebook or bool(notebooks)
-        flags, matched = [], {}
-        by_name = {p.stem: p for p in notebooks}
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        entries, truncated = _walk(folder)
+        if not entries:
+            continue
+        if not STUDENT_ID.match(entry.name):
+            _say(settings, f"skipped {printable(entry.name)!r}: {BAD_ID}")
+            continue
+        top = [e for e in entries if "/" not in e.relative and e.relative.endswith(".ipynb")]
+        notebooks = [e for e in top if e.regular]
+        rejected = [e for e in top if not e.regular]
+        any_notebook = any_notebook or bool(top)
+        flags: list[str] = []
+        matched: dict[str, _Entry] = {}
+        by_name = {Path(e.relative).stem: e for e in notebooks}
         for name in expected:
             if name in by_name:
                 matched[name] = by_name[name]
-        unmatched = [p for p in notebooks if p not in matched.values()]
+        unmatched = [e for e in notebooks if e not in matched.values()]
         missing = [n for n in expected if n not in matched]
         if len(missing) == 1 and len(unmatched) == 1:
             matched[missing[0]] = unmatched.pop()
-            flags.append(f"notebook renamed: graded {matched[missing[0]].name} as {missing[0]}.ipynb")
+            flags.append(f"notebook renamed: graded {printable(matched[missing[0]].relative)} as {missing[0]}.ipynb")
             missing = []
-        if missing:
-            flags.append(f"no notebook named {', '.join(m + '.ipynb' for m in missing)} (0 points for it)")
-        for name, path in list(matched.items()):
-            if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-                flags.append(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
+        for e in rejected:
+            lost = " (0 points for it)" if Path(e.relative).stem in missing else ""
+            flags.append(f"rejected {printable(e.relative)}: {e.kind}, not a file{lost}")
+        rejected_names = {Path(e.relative).stem for e in rejected}
+        if [m for m in missing if m not in rejected_names]:
+            names = ", ".join(m + ".ipynb" for m in missing if m not in rejected_names)
+            flags.append(f"no notebook named {names} (0 points for it)")
+        for name, e in list(matched.items()):
+            if e.size > MAX_NOTEBOOK_BYTES:
+                flags.append(f"{printable(e.relative)} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
                              "(0 points for it)")
                 del matched[name]
-        ignored = sorted(str(p.relative_to(folder)) for p in files if p not in matched.values())
+            elif e.nlink > 1:
+                flags.append(f"{printable(e.relative)} has {e.nlink} hard links (graded as the file it is)")
+        special = [f"{e.relative} ({e.kind})" for e in entries if not e.regular and e not in rejected]
+        if special:
+            flags.append(f"not read (links and special files): {_list(special)}")
+        ignored = [e.relative for e in entries if e.regular and e not in matched.values()]
         if ignored:
-            shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-            flags.append(f"ignored files{' beside the notebook' if matched else ''}: {shown}")
-        found.append(_Submission(folder.name, matched, flags, _file_digest(files, folder, source_digest)))
+            flags.append(f"ignored files{' beside the notebook' if matched else ''}: {_list(ignored)}")
+        if truncated:
+            flags.append(f"more than {MAX_ENTRIES} files: the rest were not looked at")
+        found.append(_Submission(entry.name, {n: folder / e.relative for n, e in matched.items()}, flags,
+                                 _submission_digest(folder, entries, source_digest)))
     if not any_notebook:
         raise UsageError(f"no notebooks found in {root}: expected {root}/<student_id>/<notebook>.ipynb")
     return found
@@ -287,14 +458,12 @@ class _State:
         self.students: dict[str, dict[str, Any]] = self.data["assignments"].setdefault(assignment, {})
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
 
 @contextmanager
 def _lock(out: Path) -> Iterator[None]:
-    with open(out / ".lock", "w") as f:
+    with open(out / ".lock", "w", opener=private_opener) as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -375,12 +544,13 @@ def _num(x: float) -> str:
 
 def _write_csv(path: Path, assignment: str, cell_ids: list[str], rows: list[Row]) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", opener=private_opener) as f:
         w = csv.writer(f)
         w.writerow(["student_id", "assignment", "score", "max_score", *cell_ids, "flags"])
         for r in rows:
             cells = [_num(r.cells.get(c, 0.0)) for c in cell_ids]
-            w.writerow([r.student, assignment, _num(r.score), _num(r.max_score), *cells, "; ".join(r.flags)])
+            flags = "; ".join(printable(f, MAX_FLAG) for f in r.flags)
+            w.writerow([r.student, assignment, _num(r.score), _num(r.max_score), *cells, flags])
     os.replace(tmp, path)
 
 
@@ -409,6 +579,81 @@ def _say(settings: Settings, message: str) -> None:
 def _duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+# ----------------------------------------------------------------------------------------
+# Permissions: everything a run writes holds student data and is the instructor's only
+# ----------------------------------------------------------------------------------------
+
+#: What a run writes in OUT. Nothing else in OUT is touched (OUT may hold the instructor's own files).
+OUTPUTS = ("course", "work", "feedback", "grades.csv", "report.html", "state.json", ".lock")
+#: A flag is cut to this many characters in grades.csv and the report.
+MAX_FLAG = 300
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Files and folders made meanwhile (by nbgrader, SQLite, ...) are private to this user.
+
+    Only around this process's own writes: a grading process started meanwhile would pass the
+    umask on to the files it writes for the sandboxed (unprivileged) run."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def private_opener(path: str, flags: int) -> int:
+    """An ``open(..., opener=)`` that makes the file 0600 (also one that existed)."""
+    fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write ``path`` (0600) by way of a temporary file, so that a reader never sees half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb" if isinstance(data, bytes) else "w", opener=private_opener) as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def make_private(out: Path, names: tuple[str, ...] = OUTPUTS) -> None:
+    """Folders 0700 and files 0600, for what a run writes in ``out`` (``names``, recursively,
+    plus the default SQLite gradebook and its journals). Links are neither followed nor changed."""
+    targets = [out / n for n in names] + sorted(out.glob("gradebook.db*"))
+    for target in targets:
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        os.chmod(target, 0o700 if stat.S_ISDIR(st.st_mode) else 0o600)
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        for _, dirs, files, fd in os.fwalk(target, follow_symlinks=False):
+            for name in dirs + files:
+                try:
+                    mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+                    if not stat.S_ISLNK(mode):
+                        os.chmod(name, 0o700 if stat.S_ISDIR(mode) else 0o600, dir_fd=fd)
+                except OSError:
+                    continue
+
+
+def _make_out_private(out: Path) -> None:
+    """OUT itself 0700, unless it is a shared folder (sticky, like /tmp) or someone else's."""
+    st = os.stat(out)
+    if st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX:
+        os.chmod(out, 0o700)
+
+
+def _make_student_private(settings: Settings, student: str) -> None:
+    """What grading ``student`` wrote (in their grading process), private as soon as it is merged."""
+    ours = tuple(f"course/{d}/{student}" for d in ("submitted", "autograded", "feedback"))
+    make_private(settings.out, (*ours, f"feedback/{student}", f"work/{student}.log"))
 
 
 # ----------------------------------------------------------------------------------------
@@ -458,8 +703,12 @@ def grade(settings: Settings) -> Summary:
         raise UsageError("--out must not be inside the submissions folder")
 
     out.mkdir(parents=True, exist_ok=True)
+    _make_out_private(out)
     with _lock(out):
-        return _grade_locked(settings, submissions, expected)
+        try:
+            return _grade_locked(settings, submissions, expected)
+        finally:
+            make_private(out)
 
 
 def _grade_locked(settings: Settings, submissions: list[_Submission], expected: list[str]) -> Summary:
@@ -472,9 +721,10 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
         _say(settings, "WARNING: bubblewrap is not available: student code runs WITHOUT the sandbox "
                        "(install the Debian package 'bubblewrap'); every student is flagged")
     _say(settings, f"generating {assignment} (nbgrader generate_assignment)")
-    config_file, template = _prepare_course(settings, db_url)
-    state = _State(out / "state.json", assignment)
-    todo = _to_grade(settings, submissions, state, db_url)
+    with private_umask():  # nbgrader's own files: the release, the gradebook, the course's config
+        config_file, template = _prepare_course(settings, db_url)
+        state = _State(out / "state.json", assignment)
+        todo = _to_grade(settings, submissions, state, db_url)
     skipped = len(submissions) - len(todo)
     if skipped:
         _say(settings, f"{skipped} student(s) already graded from the same files: skipped (--force regrades)")
@@ -487,7 +737,8 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
     _write_csv(csv_path, assignment, list(cells), rows)
     from .report import write_report
 
-    report = write_report(out / "report.html", assignment, SOURCE / assignment, cells, rows)
+    with private_umask():
+        report = write_report(out / "report.html", assignment, SOURCE / assignment, cells, rows)
     return Summary(rows, list(cells), csv_path, report, out / "feedback", len(todo), skipped, seconds)
 
 
@@ -498,7 +749,7 @@ def _prepare_course(settings: Settings, db_url: str) -> tuple[Path, Path]:
     assignment, out = settings.assignment, settings.out
     course, work = out / "course", out / "work"
     for d in (course, work, out / "feedback", course / "exchange"):
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
     config_file = course / "nbgrader_config.py"
     config_file.write_text(_course_config(course, db_url))
     template = work / f"template-{assignment}-{_source_digest(assignment, settings)[:12].decode()}.db"
@@ -537,9 +788,20 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
     course = out / "course"
     staged = course / "submitted" / s.student / assignment
     shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    for name, path in s.notebooks.items():
-        shutil.copyfile(path, staged / f"{name}.ipynb")
+    with private_umask():
+        staged.mkdir(parents=True)
+    for name, path in list(s.notebooks.items()):
+        try:
+            data = _read_regular(path, settings.submissions, MAX_NOTEBOOK_BYTES + 1)
+        except (NotAFile, OSError) as exc:  # changed since it was collected: still never followed
+            what = exc.what if isinstance(exc, NotAFile) else "not readable"
+            s.flags.append(f"rejected {printable(path.name)}: {what} (0 points for it)")
+            continue
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            s.flags.append(f"{printable(path.name)} grew beyond {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
+                           "(0 points for it)")
+            continue
+        write_private(staged / f"{name}.ipynb", data)
     # Student code must not see this run's files, other students' submissions or the gradebook.
     hidden = [out, settings.submissions]
     main_db = _sqlite_path(db_url)
@@ -596,11 +858,13 @@ def _run(
     def record(s: _Submission, result: StudentResult) -> None:
         nonlocal finished
         flags = list(dict.fromkeys(s.flags + result.flags + (unsandboxed if s.notebooks else [])))
-        _merge(db_url, settings.assignment, result, flags)
+        with private_umask():
+            _merge(db_url, settings.assignment, result, flags)
         if not result.graded:
-            (work / f"{s.student}.log").write_text(result.log)
+            write_private(work / f"{s.student}.log", result.log)
         state.students[s.student] = {"digest": s.digest, "flags": flags, "seconds": round(result.seconds, 1)}
         state.save()
+        _make_student_private(settings, s.student)
         finished += 1
         # The submissions without a notebook are recorded first, in no time: the ETA is the graders'.
         graded_so_far = finished - len(nothing)

@@ -3,6 +3,10 @@
 Per-exercise pass rates (a bar chart, hardest exercise first), the score histogram, the class
 mean and median, and the table of students. Charts are matplotlib PNGs inlined as base64, so
 the page can be mailed or opened offline.
+
+Student ids and flags are student data (a flag can name a submitted file): every one is
+printable-escaped, cut short and HTML-escaped, and the page's Content-Security-Policy lets no
+script, frame or remote resource load at all, so nothing in it can run.
 """
 
 from __future__ import annotations
@@ -110,13 +114,27 @@ td.flags { color: #a04000; max-width: 30em; }
 """
 
 
+#: The page needs inline styles and its own data: images, nothing else.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+#: A flag is cut to this many characters.
+MAX_FLAG = 300
+
+
 def _esc(x: object) -> str:
-    return html.escape(str(x))
+    return html.escape(str(x), quote=True)
+
+
+def _flags(flags: list[str]) -> str:
+    from .sanitize import printable
+
+    return _esc("; ".join(printable(f, MAX_FLAG) for f in flags))
 
 
 def render(assignment: str, groups: list[Exercise], cell_points: dict[str, float], rows: list[Row]) -> str:
     """The report as one HTML string; ``cell_points`` maps each graded cell to its points."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_esc(assignment)}: class report</title>",
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
+             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+             f"<title>{_esc(assignment)}: class report</title>",
              f"<style>{CSS}</style></head><body><h1>{_esc(assignment)}: class report</h1>"]
     if not rows:
         parts.append("<p>No graded submissions.</p></body></html>")
@@ -155,12 +173,14 @@ def render(assignment: str, groups: list[Exercise], cell_points: dict[str, float
             p = g.points(r)
             css = "full" if p >= maxima[g.name] - 1e-9 else "zero" if p == 0 else ""
             parts.append(f"<td class='{css}'>{p:g}</td>")
-        parts.append(f"<td class='flags'>{_esc('; '.join(r.flags))}</td></tr>")
+        parts.append(f"<td class='flags'>{_flags(r.flags)}</td></tr>")
     parts.append("</table></body></html>")
     return "".join(parts)
 
 
 def write_report(path: Path, assignment: str, source_dir: Path, cell_points: dict[str, float], rows: list[Row]) -> Path:
     """Write the report for the graded cells ``cell_points`` (grade id -> points) of ``source_dir``."""
-    path.write_text(render(assignment, exercises(source_dir, cell_points), cell_points, rows))
+    from .pipeline import write_private
+
+    write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows))
     return path

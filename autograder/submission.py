@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import html
+import os
 import re
 import shutil
 import time
@@ -230,6 +231,12 @@ def _read_grades(db_url: str, assignment: str, student: str, result: StudentResu
             result.comments[nb.name] = {c.name: c.auto_comment for c in nb.comments}
 
 
+def _private_file(path: str, flags: int) -> int:
+    fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
     """Copy nbgrader's feedback to ``OUT/feedback/<student>/``, unless the page shows a
     hidden-test marker or a line of the instructor's hidden tests."""
@@ -243,8 +250,11 @@ def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
             result.flags.append(f"feedback withheld: it would have shown hidden tests ({leak!r})")
             continue
         dest = Path(task["feedback_dir"]) / student / page.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(page, dest)
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(dest.parent, 0o700)  # feedback holds student data: the instructor's only
+        with open(page, "rb") as src, open(dest, "wb", opener=_private_file) as copy:
+            shutil.copyfileobj(src, copy)
+        os.chmod(page, 0o600)
         result.feedback.append(str(dest))
 
 
