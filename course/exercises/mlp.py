@@ -71,14 +71,15 @@ def loss_terms(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float) -> np
 
 def _settings(rng: np.random.Generator, hidden: bool) -> list[dict[str, Any]]:
     """Sizes (N, D, H, C) and reg per case. Visible: a small case and the large one. Hidden:
-    random sizes, a batch of one, and the large case, whose W1 (512 x 192, 98 304 entries) a finite-difference
-    "backward" could not finish under the grader's CPU limit (two forward passes per entry,
-    each about 0.5 ms); its numerical check samples 20 entries per tensor."""
+    random sizes, a batch of one, and the large case, whose W1 (32768 x 32) a finite-difference
+    "backward" could not finish under the grader's CPU limit, even layer by layer with the
+    Jacobian of X W1 coloured (one pass per row of W1: D + 1 = 32,769 passes of about 7 ms,
+    benchmarks/README.md); its numerical check samples 10 entries per tensor."""
     large = {
-        "sizes": [128, 512, 192, 10],
+        "sizes": [96, 32768, 32, 10],
         "reg": 0.02,
-        "max_entries": 20,
-        "label": "a large network (N=128, D=512, H=192, C=10)",
+        "max_entries": 10,
+        "label": "a large network (N=96, D=32768, H=32, C=10)",
     }
     if not hidden:  # the large case too: visible points also need a real backward pass
         return [{"sizes": [5, 4, 6, 3], "reg": 0.05}, large]

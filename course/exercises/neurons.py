@@ -174,11 +174,13 @@ class MaxoutExercise(LayerExercise):
 
 def _maxout_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     """Visible: the lecture's two pieces on a small batch, then a large batch. Hidden: random
-    sizes and k, a batch of one, and the large batch. The large case's x (256 x 256) is one
-    that a finite-difference "backward" cannot get through under the grader's CPU limit, so
-    visible points too need a real backward pass."""
-    large = {"args": [256, 4], "kwargs": {"k": 2}, "input_shape": [256, 256], "max_entries": 40}
-    large["label"] = "a large batch (256 x 256 -> 4, k = 2)"
+    sizes and k, a batch of one, and the large batch. The large case is one that a
+    finite-difference "backward" cannot get through under the grader's CPU limit, so visible
+    points too need a real backward pass: colouring the Jacobian still takes (k + 1) D + k + 1 =
+    49,155 forward passes of about 5 ms (benchmarks/README.md), against 20 s per case. The
+    judge's own forward (an einsum) is slower: 8 entries per tensor keep its check near 3 s."""
+    large = {"args": [16384, 16], "kwargs": {"k": 2}, "input_shape": [128, 16384], "max_entries": 8}
+    large["label"] = "a large batch (128 x 16384 -> 16, k = 2)"
     if not hidden:
         return [{"args": [3, 4], "kwargs": {"k": 2}, "input_shape": [5, 3]}, large]
     d, m, n = (int(i) for i in rng.integers(2, 8, 3))
