@@ -11,13 +11,15 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 # Tests run in parallel on every core; set JOBS=1 to run them serially.
 JOBS   ?= auto
 
-.PHONY: help venv demo test test-fast lint release lab bench bench-grading sandbox clean
+.PHONY: help venv demo test test-fast lint release student lab bench bench-grading sandbox clean
 
 help:
 	@echo "make demo       install into .venv/, train an MLP on the digits, grade the sample class"
 	@echo "make test       install into .venv/ and run every test (pytest + nbval)"
 	@echo "make test-fast  the tests without the notebook runs"
-	@echo "make release    regenerate notebooks/ (the student release) from solutions/, and the sample class"
+	@echo "make release    regenerate notebooks/ (the student release) from solutions/, the sample class"
+	@echo "                and the student bundle dist/student/ (notebooks, compiled library wheel, README)"
+	@echo "make student    build just the student bundle dist/student/ from notebooks/ and course/"
 	@echo "make lab        open the student notebooks in JupyterLab"
 	@echo "make bench      run the library benchmark"
 	@echo "make bench-grading  grade a synthetic class: stock nbgrader, serial, N workers (~20 min, root)"
@@ -63,10 +65,17 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check course autograder tests benchmarks
 
-# The sample class (autograder/sample_class/) is built from the release: regenerate it too.
+# The sample class (autograder/sample_class/) and the student bundle (dist/student/) are built
+# from the release: regenerate them too.
 release: $(STAMP)
 	for a in $(ASSIGNMENTS); do ($(NBGRADER) generate_assignment $$a --force --no-db --log-level=WARN) || exit 1; done
 	$(BIN)/python autograder/sample_class/make_sample_class.py
+	$(BIN)/python -m student.build --out dist/student
+
+# What an instructor hands out: the release notebooks, the library compiled by Cython (a wheel
+# for this platform and this Python) and a README for students. Not committed (.gitignore).
+student: $(STAMP)
+	$(BIN)/python -m student.build --out dist/student
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

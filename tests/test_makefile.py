@@ -50,4 +50,5 @@ def test_make_release_generates_every_assignment_then_the_sample_class(tmp_path)
     assert calls == [
         *(f"nbgrader generate_assignment {a} --force --no-db --log-level=WARN (in {autograder})" for a in assignments),
         f"python autograder/sample_class/make_sample_class.py (in {root})",
+        f"python -m student.build --out dist/student (in {root})",
     ]
