@@ -10,8 +10,10 @@ run, and tries in this order:
   with ``Delegate=yes``), with ``memory.max`` (``memory.swap.max`` 0, ``memory.oom.group`` 1:
   the whole run is killed when it runs out), ``pids.max``, and CPU time read from ``cpu.stat``.
   The parent must offer the ``memory`` and ``pids`` controllers and allow enabling them for its
-  children (a cgroup that holds processes itself cannot: start the grader in a delegated
-  cgroup of its own then).
+  children. A cgroup that holds processes cannot: when those are all the grader's own (it was
+  started with ``systemd-run --scope -p Delegate=yes ...``), they are moved into a leaf
+  ``backprop-grader`` first; when others are there too (a login session), name a delegated
+  cgroup in ``$BACKPROP_CGROUP_PARENT`` or the sandbox falls back to rlimits.
 * **cgroup v1** (older systems, many containers): a child in each of the ``memory``, ``pids``
   and ``cpuacct`` hierarchies, with ``memory.limit_in_bytes`` (and ``memory.memsw.limit_in_bytes``
   when swap accounting is on, so that swap is no way out), ``pids.max``, and CPU time read
@@ -27,6 +29,7 @@ back to per-process rlimits.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -34,12 +37,16 @@ import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+import psutil
+
 __all__ = ["Cgroup", "CgroupUnavailable", "V1Cgroup", "V2Cgroup", "create"]
 
 #: The controllers a cgroup v2 parent must offer; ``cpu`` is enabled too when it is there.
 V2_NEEDED = ("memory", "pids")
 #: The cgroup v1 hierarchies used, each found by the controller it carries.
 V1_NEEDED = ("memory", "pids", "cpuacct")
+#: Where the grader's own processes go when their cgroup must give its controllers away.
+GRADER_LEAF = "backprop-grader"
 #: How long :meth:`Cgroup.remove` waits for the killed processes to leave.
 REMOVE_SECONDS = 10.0
 
@@ -81,13 +88,7 @@ class Cgroup(ABC):
 
     def pids(self) -> list[int]:
         """The processes in the group now."""
-        found: set[int] = set()
-        for directory in self.dirs:
-            try:
-                found.update(int(line) for line in (directory / "cgroup.procs").read_text().split())
-            except (OSError, ValueError):
-                continue
-        return sorted(found)
+        return sorted({pid for directory in self.dirs for pid in _procs(directory)})
 
     def kill_all(self) -> None:
         """SIGKILL every process of the group, again until none is left (a process may fork
@@ -145,6 +146,41 @@ def _sweep(parent: Path) -> None:
             pass
 
 
+def _procs(folder: Path) -> list[int]:
+    try:
+        return [int(line) for line in (folder / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _only_ours(folder: Path) -> bool:
+    """True when every process in cgroup ``folder`` is this grader's: this process, what it
+    started, and its parents as far as they are in the same cgroup (the pool's main process)."""
+    pids = set(_procs(folder))
+    me = psutil.Process()
+    ours = {me.pid, *(p.pid for p in me.children(recursive=True))}
+    for parent in me.parents():
+        if parent.pid not in pids:
+            break
+        ours.add(parent.pid)
+    return bool(pids) and pids <= ours
+
+
+def _move_into_leaf(folder: Path) -> None:
+    """Move the processes of cgroup ``folder`` (all the grader's) into ``folder/backprop-grader``."""
+    leaf = folder / GRADER_LEAF
+    if not leaf.is_dir():
+        Cgroup._mkdir(leaf)
+    for pid in _procs(folder):
+        try:
+            _write(leaf / "cgroup.procs", str(pid))
+        except ProcessLookupError:
+            pass  # gone meanwhile
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                raise
+
+
 def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
@@ -184,12 +220,21 @@ class V2Cgroup(Cgroup):
         enabled = set((parent / "cgroup.subtree_control").read_text().split())
         if not set(wanted) <= enabled:
             try:
-                _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+                try:
+                    _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+                except OSError as exc:
+                    # A cgroup holding processes cannot give its children controllers. When
+                    # they are all the grader's own (systemd-run --scope -p Delegate=yes),
+                    # move them into a leaf of their own, then try again.
+                    if exc.errno != errno.EBUSY or not _only_ours(parent):
+                        raise
+                    _move_into_leaf(parent)
+                    _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
             except OSError as exc:
                 raise CgroupUnavailable(
                     f"cannot enable {', '.join(wanted)} for the children of {parent} ({exc.strerror or exc}); "
-                    "a cgroup that holds processes itself cannot: run the grader in a delegated cgroup "
-                    "of its own and name it in BACKPROP_CGROUP_PARENT"
+                    "a cgroup that holds other processes cannot: start the grader with "
+                    "`systemd-run --scope -p Delegate=yes ...`, or name a delegated cgroup in BACKPROP_CGROUP_PARENT"
                 ) from exc
         _sweep(parent)
         path = parent / f"backprop-{os.getpid()}-{uuid.uuid4().hex[:12]}"

@@ -165,3 +165,39 @@ def test_groups_left_by_a_killed_grader_are_swept_when_a_new_one_is_made(v2_tree
     (busy / "cgroup.procs").write_text("1\n")  # rmdir refuses a group that is not empty
     cgroup.create(2**30, 8, proc=v2_tree)
     assert (dead.exists(), busy.exists(), alive.exists()) == (False, True, True)
+
+
+@pytest.fixture
+def busy_unless_empty(v2_tree, monkeypatch):
+    """The kernel's rule in the stand-in: no controllers for the children of a cgroup that
+    holds processes; writing a pid into a cgroup.procs moves that process there."""
+    own = v2_tree.parent / "cgroup2" / "grader.slice"
+    real = cgroup._write
+
+    def write(path: Path, value: str) -> None:
+        if path.name == "cgroup.subtree_control" and cgroup._procs(path.parent):
+            raise OSError(16, "Device or resource busy")
+        if path.name == "cgroup.procs" and path.parent != own:
+            left = [p for p in cgroup._procs(own) if p != int(value)]
+            (own / "cgroup.procs").write_text("".join(f"{p}\n" for p in left))
+        real(path, value)
+
+    monkeypatch.setattr(cgroup, "_write", write)
+    return own
+
+
+def test_v2_in_a_scope_of_its_own_the_grader_moves_into_a_leaf(v2_tree, busy_unless_empty):
+    """systemd-run --scope -p Delegate=yes: only the grader's processes in its cgroup."""
+    (busy_unless_empty / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    group = cgroup.create(2**30, 8, proc=v2_tree)
+    leaf = busy_unless_empty / cgroup.GRADER_LEAF
+    assert cgroup._procs(leaf) == [os.getpid()] and cgroup._procs(busy_unless_empty) == []
+    assert group.dirs[0].parent == busy_unless_empty
+
+
+def test_v2_never_moves_processes_that_are_not_the_graders(v2_tree, busy_unless_empty):
+    (busy_unless_empty / "cgroup.procs").write_text(f"{os.getpid()}\n1\n")  # init, say: someone else's
+    with pytest.raises(cgroup.CgroupUnavailable, match="systemd-run --scope"):
+        cgroup.create(2**30, 8, proc=v2_tree)
+    assert cgroup._procs(busy_unless_empty) == [os.getpid(), 1]
+    assert not (busy_unless_empty / cgroup.GRADER_LEAF).exists()
