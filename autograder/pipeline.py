@@ -560,8 +560,7 @@ def format_table(rows: list[Row]) -> str:
     lines = [f"{'student':<{width}}  {'score':>11}  flags"]
     for r in rows:
         score = f"{_num(r.score)} / {_num(r.max_score)}"
-        flags = "; ".join(r.flags)
-        lines.append(f"{r.student:<{width}}  {score:>11}  {flags[:100] + ('...' if len(flags) > 100 else '')}")
+        lines.append(f"{r.student:<{width}}  {score:>11}  {printable('; '.join(r.flags), 103)}")
     if rows:
         scores = [r.score for r in rows]
         lines.append(
@@ -870,7 +869,7 @@ def _run(
         graded_so_far = finished - len(nothing)
         eta = (time.monotonic() - started) / graded_so_far * (total - finished) if graded_so_far > 0 else 0.0
         points = sum(v for nb in result.grades.values() for v in nb.values() if v is not None)
-        note = f"  [{'; '.join(flags)[:80]}]" if flags else ""
+        note = f"  [{printable('; '.join(flags), 80)}]" if flags else ""  # flags can quote student text
         _say(settings, f"[{finished:>{len(str(total))}}/{total}] {s.student}: {_num(points)} points "
                        f"({result.seconds:.1f} s; ETA {_duration(eta)}){note}")
 

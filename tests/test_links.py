@@ -73,7 +73,8 @@ def make_class(root: Path) -> Path:
 
 
 def _settings(subs: Path, out: Path, progress=None) -> Settings:
-    return Settings("03_layers", subs, out, workers=2, progress=progress)
+    # One worker: on a shared, loaded machine two graders at once can push a check past its CPU limit.
+    return Settings("03_layers", subs, out, workers=1, progress=progress)
 
 
 # ----------------------------------------------------------------------------------------
