@@ -9,7 +9,8 @@ the student's code runs on a case:
 * **complex numbers**: a complex array or number handed to any Python-level function (the
   library's forward, the student's own, a lambda, ``np.imag``), a ``cmath`` function called,
   or a ufunc (``+``, ``np.exp``, ...) on the case's input with a complex operand;
-* **a forward at perturbed inputs**: a Python-level function called with a copy of an input
+* **a forward at perturbed inputs**: a Python-level function (or method: the arrays its
+  object holds count, ``self.x``, ``self.W.data``) called with a copy of an input
   of the case that differs by a small step (1e-7 ≤ max|a − x| / (1 + max|x|) ≤ 0.1), or by a
   smaller one (down to 1e-10) when the same function is also called with the input itself or
   with another such copy: ``f(x + h)`` and ``f(x)`` or ``f(x − h)``;
@@ -137,6 +138,8 @@ class Detector:
                 values.extend(value.values())
             else:
                 values.append(value)
+        if code.co_varnames[0] == "self":
+            values.extend(_held_arrays(local.get("self")))
         scalar = None
         for value in values:
             if _is_complex(value):
@@ -228,6 +231,22 @@ class Detector:
             if any(abs(d - k * h) <= 1e-9 * k * h for k in (1.0, 2.0)):
                 self.note("quotient", f"a difference divided by the step {h:.0e} added to the input")
                 return
+
+
+def _held_arrays(obj: Any) -> list[np.ndarray]:
+    """The arrays an object holds (``self.x``, ``self.W.data``, ``self.params["W1"]``): a
+    method called after one of them was moved by a step is a forward at a perturbed point."""
+    held = getattr(obj, "__dict__", None)
+    if not isinstance(held, dict) or len(held) > 32:
+        return []
+    arrays = []
+    for value in held.values():
+        value = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
+        if isinstance(value, dict) and len(value) <= 16:
+            arrays.extend(v for v in value.values() if isinstance(v, np.ndarray))
+        elif isinstance(value, np.ndarray):
+            arrays.append(value)
+    return arrays
 
 
 def _is_step(original: np.ndarray, difference: np.ndarray, step: float, scale: float) -> bool:
