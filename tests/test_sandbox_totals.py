@@ -316,3 +316,24 @@ def test_with_control_groups_the_notes_say_which(tmp_path):
     result = run_python("pass", tmp_path, sandbox.Limits(wall_seconds=60))
     assert any("limited in total for the run (cgroup v" in n for n in result.notes), result.notes
     assert json.dumps(result.notes)  # plain strings, fit for the report
+
+
+@needs_root
+@needs_bwrap
+def test_a_very_deep_tree_in_the_work_folder_does_not_trouble_the_grader(tmp_path):
+    """1500 nested folders (deeper than Python's recursion limit): the copy back stops at its
+    depth, and the run's result is read as usual."""
+    work = tmp_path / "work"
+    work.mkdir()
+    code = (
+        "import os\n"
+        "open('status.json', 'w').write('{}')\n"
+        "for _ in range(1500):\n"
+        "    os.mkdir('d'); os.chdir('d')\n"
+        "open('bottom', 'w').write('x')\n"
+    )
+    result = run_python(code, work, sandbox.Limits(wall_seconds=120))
+    assert result.returncode == 0, result.stderr
+    assert (work / "status.json").read_text() == "{}"
+    depth = sum(1 for _ in work.glob("/".join(["d"] * sandbox.COPY_DEPTH)))
+    assert depth == 1 and not (work / Path(*["d"] * (sandbox.COPY_DEPTH + 1))).exists()
