@@ -16,9 +16,9 @@ run, and tries in this order:
   cgroup in ``$BACKPROP_CGROUP_PARENT`` or the sandbox falls back to rlimits.
 * **cgroup v1** (older systems, many containers): a child in each of the ``memory``, ``pids``
   and ``cpuacct`` hierarchies, with ``memory.limit_in_bytes`` (and ``memory.memsw.limit_in_bytes``
-  when swap accounting is on, so that swap is no way out), ``pids.max``, and CPU time read
-  from ``cpuacct.usage``. When the group runs out of memory, the kernel kills one of its
-  processes (the largest), not all of them.
+  when swap accounting is on, so that swap is no way out; else ``memory.swappiness`` 0),
+  ``pids.max``, and CPU time read from ``cpuacct.usage``. When the group runs out of memory,
+  the kernel kills one of its processes (the largest), not all of them.
 
 CPU time is not a cgroup limit (``cpu.max`` limits speed, not the total): the sandbox reads
 :meth:`Cgroup.cpu_seconds` while it waits and kills the whole group past its budget.
@@ -308,6 +308,8 @@ class V1Cgroup(Cgroup):
             _write(group.memory / "memory.limit_in_bytes", str(memory_bytes))
             if (group.memory / "memory.memsw.limit_in_bytes").exists():
                 _write(group.memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
+            elif (group.memory / "memory.swappiness").exists():
+                _write(group.memory / "memory.swappiness", "0")  # no swap accounting: do not swap
             _write(group.pids_dir / "pids.max", str(processes))
         except OSError as exc:
             group.remove()
