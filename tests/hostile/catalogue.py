@@ -136,6 +136,15 @@ class Hostile:
     peer: bool = False
     #: Why the grader is known to lose to this attack (the test is then a strict xfail).
     known_hole: str | None = None
+    #: Secrets planted on the machine that the attack reads: none may appear in the output
+    #: (names of :class:`hostile.harness.Planted` markers: "clone", "root", "environ", ...).
+    secrets: tuple[str, ...] = ()
+    #: Evidence the attack prints when it got through a limit (see hostile.corpus.evidence).
+    evidence: str | None = None
+    #: The attack puts active content (scripts, event handlers) into its outputs and markdown.
+    active: bool = False
+    #: ``answers`` replace the perfect answers (styles), not the honest wrong ones.
+    over_perfect: bool = False
 
 
 def _test_cells(nb) -> list:
