@@ -17,8 +17,9 @@ SCRIPT_URLS = ("javascript:", "vbscript:", "data:text/html", "data:image/svg")
 
 
 class _Page(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, own_handlers: frozenset[str]) -> None:
         super().__init__(convert_charrefs=True)
+        self.own_handlers = own_handlers
         self.found: list[str] = []
         self.scripts: list[str] = []  # text of each <script>, <style>
         self._raw: str | None = None
@@ -30,7 +31,7 @@ class _Page(HTMLParser):
         for name, value in attrs:
             value = value or ""
             squeezed = re.sub(r"[\x00-\x20\x7f]", "", value).lower()
-            if name.startswith("on"):
+            if name.startswith("on") and value not in self.own_handlers:
                 self.found.append(f"<{tag} {name}=...> event handler")
             if any(squeezed.startswith(url) for url in SCRIPT_URLS):
                 self.found.append(f"<{tag} {name}={value[:40]!r}> script URL")
@@ -51,10 +52,11 @@ class _Page(HTMLParser):
             self._raw = None
 
 
-def active_content(page: str, markers: Iterable[str]) -> list[str]:
+def active_content(page: str, markers: Iterable[str], own_handlers: Iterable[str] = ()) -> list[str]:
     """Everything in ``page`` that could run or load code: active elements, event handlers and
-    script URLs anywhere, and ``<script>``/``<style>`` blocks that hold one of ``markers``."""
-    parser = _Page()
+    script URLs anywhere, and ``<script>``/``<style>`` blocks that hold one of ``markers``.
+    ``own_handlers``: the exact event-handler code of the page's template (not a student's)."""
+    parser = _Page(frozenset(own_handlers))
     parser.feed(page)
     parser.close()
     found = list(parser.found)
