@@ -220,6 +220,16 @@ def test_outputs_keep_only_inert_types():
     assert clean_outputs(copy.deepcopy(honest)) == honest  # text, PNG (with its width), LaTeX untouched
 
 
+def test_outputs_copied_back_from_the_notebook_run_are_cleaned():
+    from autograder.engine import _safe_outputs
+
+    copied = _safe_outputs([dict(o) for o in hostile_outputs() + honest_outputs()])
+    kinds = {m for o in copied for m in o.get("data", {})}
+    assert kinds <= {"text/plain", "image/png", "text/latex", "text/html", "text/markdown"}, kinds
+    assert all(o.get("metadata", {}) in ({}, {"image/png": {"width": 320}}) for o in copied)
+    assert active_content(_render(new_notebook(cells=[new_code_cell("x", outputs=copied)])), MARKERS) == []
+
+
 # ----------------------------------------------------------------------------------------
 # nbgrader's own generate_feedback with the course's configuration
 # ----------------------------------------------------------------------------------------
