@@ -37,6 +37,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import resource
 import shutil
 import signal
@@ -49,6 +50,8 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from . import cgroup
 
@@ -79,6 +82,8 @@ COPY_DEPTH = 8
 #: How often the CPU time of the run's control group is read while it runs.
 POLL_SECONDS = 0.1
 MNT_DETACH = 2
+#: The "device" name of a work folder's tmpfs, followed by the grader's pid.
+WORK_SOURCE = "backprop-work-"
 
 
 class SandboxWarning(UserWarning):
@@ -281,6 +286,7 @@ class _WorkDisk:
         """Mount; returns why not, if it could not."""
         if os.getuid() != 0:
             return "not root"
+        _sweep_mounts()
         stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.workdir.parent))
         try:
             for entry in os.listdir(self.workdir):
@@ -350,9 +356,38 @@ def _libc() -> ctypes.CDLL:
 
 
 def _mount_tmpfs(target: Path, options: str, flags: int) -> str | None:
-    if _libc().mount(b"tmpfs", os.fsencode(target), b"tmpfs", flags, options.encode()) != 0:
+    """Mount a tmpfs named for this grader process (``backprop-work-<pid>``, the "device" that
+    the mount table shows), so that one left by a grader killed mid-run can be found."""
+    source = f"{WORK_SOURCE}{os.getpid()}".encode()
+    if _libc().mount(source, os.fsencode(target), b"tmpfs", flags, options.encode()) != 0:
         return os.strerror(ctypes.get_errno())
     return None
+
+
+def _sweep_mounts(mountinfo: str | None = None) -> list[Path]:
+    """Detach the work-folder tmpfs mounts of graders that are gone (killed before they could
+    unmount); returns them."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return []
+    swept = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        sep = fields.index("-")
+        if fields[sep + 1 : sep + 2] != ["tmpfs"] or not fields[sep + 2].startswith(WORK_SOURCE):
+            continue
+        pid = fields[sep + 2][len(WORK_SOURCE) :]
+        if not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        # The mount table writes space, tab, newline and backslash as octal escapes.
+        target = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4]))
+        if _libc().umount2(os.fsencode(target), MNT_DETACH) == 0:
+            swept.append(target)
+    return swept
 
 
 def _umount(target: Path) -> None:

@@ -337,3 +337,25 @@ def test_a_very_deep_tree_in_the_work_folder_does_not_trouble_the_grader(tmp_pat
     assert (work / "status.json").read_text() == "{}"
     depth = sum(1 for _ in work.glob("/".join(["d"] * sandbox.COPY_DEPTH)))
     assert depth == 1 and not (work / Path(*["d"] * (sandbox.COPY_DEPTH + 1))).exists()
+
+
+@needs_root
+def test_a_work_folder_tmpfs_left_by_a_killed_grader_is_swept(tmp_path, monkeypatch):
+    """A grader killed mid-run leaves its work folder mounted; the next run detaches it (the
+    mount is named for its grader's pid), and leaves a live grader's alone."""
+    dead, alive = tmp_path / "dead with space", tmp_path / "alive"
+    for folder, pid in ((dead, 2**22 + 4242), (alive, os.getpid())):
+        folder.mkdir()
+        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+        assert sandbox._mount_tmpfs(folder, "size=1m", 0) is None
+        monkeypatch.undo()
+    try:
+        assert os.path.ismount(dead) and os.path.ismount(alive)
+        work = tmp_path / "work"
+        work.mkdir()
+        run_python("pass", work, sandbox.Limits(wall_seconds=60))
+        assert not os.path.ismount(dead) and os.path.ismount(alive)
+    finally:
+        for folder in (dead, alive):
+            if os.path.ismount(folder):
+                sandbox._umount(folder)
