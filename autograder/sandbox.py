@@ -7,8 +7,8 @@ With bubblewrap (Debian package ``bubblewrap``) the command runs:
   starts, including ``setsid`` daemons, dies with it;
 * in a filesystem built from an **allow-list** (:func:`_bwrap_args`), nothing else of the host:
   read-only, the system's ``/usr`` (with ``/bin``, ``/lib``, ``/lib64``, ``/sbin`` as the host
-  has them: links into ``/usr`` or folders), the loader cache and time zone from ``/etc``
-  (:data:`ETC_FILES`), the interpreter (``sys.base_prefix``), the virtual environment
+  has them: links into ``/usr`` or folders), the loader cache, time zone and fontconfig
+  settings from ``/etc`` (:data:`ETC_FILES`), the interpreter (``sys.base_prefix``), the virtual environment
   (``sys.prefix``), the course package (or the withheld copy in ``binds``); read-write, the
   work folder at :data:`SANDBOX_HOME` (its working directory and ``$HOME``); a minimal
   ``/dev``, the sandbox's own ``/proc``, and private size-limited ``/tmp`` and ``/dev/shm``.
@@ -20,8 +20,9 @@ With bubblewrap (Debian package ``bubblewrap``) the command runs:
   while it runs, the whole group killed past it);
 * with the work folder on a tmpfs of ``disk_bytes`` that the grader mounts there for the run
   (when it runs as root), so a run cannot fill the host's disk; its files are copied back to
-  the real folder afterwards (regular files and folders only, never links) and the tmpfs
-  unmounted;
+  the real folder afterwards (regular files and folders only, never links, at most
+  :data:`COPY_DEPTH` deep, private to the grader) and the tmpfs unmounted (one left mounted by
+  a grader killed mid-run is detached by the next run, as its control group is removed);
 * also under per-process rlimits (CPU time, address space, processes of its uid, file size),
   and a wall-clock cap (``wall_seconds``), with its output captured up to a bound.
 
