@@ -911,3 +911,50 @@ def test_the_grader_flags_numerical_answers_and_keeps_analytic_ones(style, tmp_p
     assert passed == {"test_sigmoid": correct, "hidden_sigmoid": correct}
     messages = "\n".join(m for v in run.verdicts.values() for m in v.messages)
     assert ("computed numerically" in messages) == (not correct), messages
+
+
+# ----------------------------------------------------------------------------------------
+# The activation layers' judge: dL/dx to machine precision (trusted, no detector involved)
+# ----------------------------------------------------------------------------------------
+
+
+class TanhFromArctanh(L.Tanh):
+    """x recovered from the saved output, then np.tanh differenced: no Python call, no
+    tracked array, so the detector sees nothing; the judge's exactness check does."""
+
+    def backward(self, grad_out):
+        x, h = np.arctanh(self.y), 1e-6
+        return grad_out * (np.tanh(x + h) - np.tanh(x - h)) / (2 * h)
+
+
+class ReLUByDifferences(L.ReLU):
+    def backward(self, grad_out):
+        x, h = np.asarray(self.x), 1e-4
+        return grad_out * (np.maximum(x + h, 0) - np.maximum(x - h, 0)) / (2 * h)
+
+
+class SigmoidFourPoints(L.Sigmoid):
+    """A fourth-order stencil, error O(h⁴), inline: still far above round-off."""
+
+    def backward(self, grad_out):
+        y = self.y
+        x, h = np.log(y / (1 - y)), 1e-3
+        p1, m1 = 1 / (1 + np.exp(-(x + h))), 1 / (1 + np.exp(-(x - h)))
+        p2, m2 = 1 / (1 + np.exp(-(x + 2 * h))), 1 / (1 + np.exp(-(x - 2 * h)))
+        return grad_out * (8 * (p1 - m1) - (p2 - m2)) / (12 * h)
+
+
+@pytest.mark.parametrize(
+    ("name", "student"),
+    [
+        ("layers.Tanh.backward", TanhFromArctanh),
+        ("layers.ReLU.backward", ReLUByDifferences),
+        ("layers.Sigmoid.backward", SigmoidFourPoints),
+    ],
+)
+def test_a_difference_quotient_the_detector_misses_fails_the_exactness_check(name, student):
+    results = verdicts(name, student)
+    assert not all(v.passed for v in results)  # the check cell earns nothing
+    large = results[-1]
+    assert not large.passed and "to machine precision" in large.message()
+    assert "difference quotient" in large.message()

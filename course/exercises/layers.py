@@ -81,8 +81,13 @@ def compare_scaled(
         return check  # a real failure: keep compare's report and hint
     worst = tuple(int(i) for i in positions[k])
     return replace(
-        check, max_rel_error=float(err[k]), worst_index=worst, analytic_value=float(a[k]),
-        numeric_value=float(n[k]), passed=True, hint="",
+        check,
+        max_rel_error=float(err[k]),
+        worst_index=worst,
+        analytic_value=float(a[k]),
+        numeric_value=float(n[k]),
+        passed=True,
+        hint="",
     )
 
 
@@ -112,6 +117,63 @@ class _AffineLayerExercise(_LayerExercise):
 
     def numerical(self, f, x, grad_out, indices):
         return numerical_gradient(f, x, grad_out, 1.0, indices=indices)
+
+
+#: An activation layer's dL/dx computed from a formula agrees with the reference's to a few
+#: units in the last place; a difference quotient (forward, centred, extrapolated) is 1e-11
+#: or further off, whatever its step. Relative, on the scale of the tensor's largest entry.
+EXACT_TOL = 1e-12
+
+
+class _ActivationLayerExercise(_LayerExercise):
+    """Sigmoid, Tanh, ReLU: the judge also compares dL/dx with the reference backward's entry
+    by entry (only once centred differences pass), to :data:`EXACT_TOL`. One pass over a
+    perturbed copy differences every entry of an elementwise layer at once, so no case size
+    protects it; this does, for any real-valued difference quotient (the complex step is exact
+    and left to the checking run's detector, course.exercises.numerical). ``exact_tol``:
+    ReLU's derivative is 0 or 1, so a formula matches it exactly."""
+
+    def __init__(self, *args: Any, exact_tol: float = EXACT_TOL, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exact_tol = exact_tol
+
+    def judge(self, case, outputs):
+        v = super().judge(case, outputs)
+        if not v.checks or not all(c.passed for c in v.checks):
+            return v
+        grad_x = outputs.get("grad_x")
+        layer = self._layer(self.reference, case)
+        layer.forward(case.arrays["x"].copy())
+        exact = np.asarray(layer.backward(case.arrays["grad_out"].copy()), dtype=np.float64)
+        err = np.abs(grad_x - exact) / np.maximum(np.abs(grad_x) + np.abs(exact), 1e-12 * float(np.max(np.abs(exact))))
+        err = np.where(np.isfinite(err), err, np.inf)
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+        passed = bool(err[worst] < self.exact_tol)
+        hint = (
+            ""
+            if passed
+            else (
+                f"your dL/dx is off by a relative {err[worst]:.1e} at index {worst}: right to many digits, but far "
+                "more than round-off, as a numerical approximation (a difference quotient of the forward) is; "
+                "write the derivative's formula instead"
+            )
+        )
+        v.checks.append(
+            TensorCheck(
+                "dL/dx (to machine precision)",
+                exact.shape,
+                float(err[worst]),
+                worst,
+                float(grad_x[worst]),
+                float(exact[worst]),
+                passed,
+                int(err.size) if passed else 0,
+                hint,
+                analytic=grad_x,
+                numeric=exact,
+            )
+        )
+        return v
 
 
 def _dense_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
@@ -145,14 +207,24 @@ def _elementwise_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
 
 register(_AffineLayerExercise("layers.Linear.backward", "Linear.backward", L.Linear, _dense_settings))
 register(
-    _LayerExercise("layers.Sigmoid.backward", "Sigmoid.backward", L.Sigmoid, _elementwise_settings, elementwise=True)
+    _ActivationLayerExercise(
+        "layers.Sigmoid.backward", "Sigmoid.backward", L.Sigmoid, _elementwise_settings, elementwise=True
+    )
 )
-register(_LayerExercise("layers.Tanh.backward", "Tanh.backward", L.Tanh, _elementwise_settings, elementwise=True))
+register(
+    _ActivationLayerExercise("layers.Tanh.backward", "Tanh.backward", L.Tanh, _elementwise_settings, elementwise=True)
+)
 register(
     # Inputs stay 1e-3 from the kink at 0, so both difference steps (h and 2h) stay on one side.
-    _LayerExercise(
-        "layers.ReLU.backward", "ReLU.backward", L.ReLU, _elementwise_settings, sampler=away_from(0.0), h=1e-4,
+    _ActivationLayerExercise(
+        "layers.ReLU.backward",
+        "ReLU.backward",
+        L.ReLU,
+        _elementwise_settings,
+        sampler=away_from(0.0),
+        h=1e-4,
         elementwise=True,
+        exact_tol=1e-15,
     )
 )
 register(

@@ -17,7 +17,8 @@ the student's code runs on a case:
 * **a difference quotient**: a small step added to an input of the case (in place too), then
   a result divided by that step or by twice it;
 * **scalar steps**: a Python-level function called on consecutive scalar arguments that differ
-  by the same small amount again and again (``g(x + h)``, ``g(x − h)`` at every node or gate).
+  by the same small round step (h or 2h, h = 10⁻ᵏ) again and again (``g(x + h)``, ``g(x − h)``
+  at every node or gate).
 
 The inputs of the case reach the student's code as :class:`Tracked` arrays (an ``ndarray``
 subclass that watches ufuncs) and a profile hook inspects the arguments of every Python-level
@@ -180,13 +181,13 @@ class Detector:
         self._last[code] = a
         if last is None:
             return
-        gap = a - last
-        if gap == 0.0 or abs(gap) > SCALAR_STEP * (1.0 + abs(a)):
+        gap = abs(a - last)
+        if gap == 0.0 or gap > SCALAR_STEP * (1.0 + abs(a)) or not _round_step(gap):
             return
-        key = (code, float(f"{abs(gap):.6g}"))
+        key = (code, float(f"{gap:.6g}"))
         self._gaps[key] += 1
         if self._gaps[key] >= SCALAR_REPEATS:
-            self.note("steps", f"{_name(code)} evaluated again and again a step {abs(gap):.0e} apart")
+            self.note("steps", f"{_name(code)} evaluated again and again a step {gap:.0e} apart")
 
     # -- the tracked inputs' view: ufuncs -------------------------------------------------
 
@@ -231,6 +232,14 @@ class Detector:
             if any(abs(d - k * h) <= 1e-9 * k * h for k in (1.0, 2.0)):
                 self.note("quotient", f"a difference divided by the step {h:.0e} added to the input")
                 return
+
+
+def _round_step(gap: float) -> bool:
+    """Whether ``gap`` is h or 2h for a step h = 10⁻ᵏ, up to the round-off of x ± h: the steps
+    people choose. Values of an honest graph repeat (a node reused), and so do the gaps between
+    them, but they are not round numbers."""
+    power = 10.0 ** math.floor(math.log10(gap))
+    return any(abs(gap - k * power) <= 1e-6 * gap for k in (1.0, 2.0, 10.0))
 
 
 def _held_arrays(obj: Any) -> list[np.ndarray]:
