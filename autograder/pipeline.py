@@ -10,7 +10,9 @@ stock commands, ``nbgrader formgrader`` included, work there too):
 2. each student's notebook is copied to ``submitted/<student>/<assignment>/`` (only the
    notebook: files submitted beside it are ignored and flagged, so a package cannot shadow
    the course library); a student whose folder holds no notebook to grade (none, or only
-   one too large) is recorded as not graded: 0 points, flagged;
+   one too large) is recorded as not graded: 0 points, flagged. Nothing is read through a
+   link: a student folder or a notebook that is a link, a FIFO, a device or a socket is
+   rejected and named, never opened (:func:`_collect`, :func:`open_regular`);
 3. ``N`` grading processes autograde one student at a time, each against a private copy of
    the template gradebook (nbgrader's autograde is serial and SQLite takes one writer at a
    time), and generate that student's feedback;
@@ -18,6 +20,8 @@ stock commands, ``nbgrader formgrader`` included, work there too):
    ``Gradebook`` API, one at a time, replacing any earlier submission, and records the
    student in ``OUT/state.json``;
 5. ``grades.csv``, ``feedback/<student>/<notebook>.html`` and ``report.html`` are written.
+
+Everything a run writes under OUT holds student data: folders 0700, files 0600 (:func:`make_private`).
 
 A rerun skips students already merged whose files (and the assignment's source) have not
 changed, so an interrupted run resumes where it stopped; ``--force`` regrades everyone.
