@@ -24,11 +24,15 @@ from __future__ import annotations
 
 __all__ = ["ALLOWED"]
 
-#: module -> qualified names of the functions a checking run may execute; ``("*",)`` allows a
-#: whole module of the check machinery that runs beside the student's code and computes no
-#: gradient of its own (the detector of numerical differentiation).
+#: module -> qualified names (or ``fnmatch`` patterns) of the functions a checking run may
+#: execute; ``"package.*"`` counts for every module of the package. ``("*",)`` allows a whole
+#: module of the check machinery that runs beside the student's code and computes no gradient
+#: of its own (the detector of numerical differentiation).
 ALLOWED: dict[str, tuple[str, ...]] = {
     "course.exercises.numerical": ("*",),
+    # Every exercise's constructor (the catalogue registers them at import) and its run side
+    # (step 2 of an exercise: it calls the student's code on a case; judges and cases stay out).
+    "course.exercises.*": ("*Exercise.__init__", "*Exercise.run", "*Exercise.__repr__"),
     "course.activations": (
         "_as_float",
         "binary_step",
@@ -54,6 +58,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "trapped",
         "trapped.<locals>.hook",
         "run_case",
+        "pack_result",
         "Verdicts.__repr__",
     ),
     "course.exercises.gradients": (

@@ -7,24 +7,28 @@ The grader executes a notebook twice, in two sandboxes that share nothing:
 * the *checking run* (this program) sees a copy of the library from which the reference
   implementations graded in the assignment are withheld (:mod:`autograder.withhold`). It runs
   the notebook's code cells again in a plain IPython shell (the graded test cells arrive empty),
-  then each check case in a forked child under a CPU limit of its own, and leaves the student's
-  outputs as ``.npy`` files (``results/<key>/<n>.bin``, listed in ``results/<key>.json``) for the
-  trusted grader to judge.
+  then each check case in a forked child under a CPU limit of its own, and sends the student's
+  outputs as ``.npy`` bytes to the trusted grader, which judges them.
 
 Answer cells (nbgrader solution cells) may use ``answer_cpu_seconds`` of CPU each, other cells
-``other_cpu_seconds``: this run needs the notebook's definitions, not its experiments, and the
-cases (in ``cases/``) must not be precomputable by a slow method. A cell stopped at its budget is
-reported in ``status.json``.
+``other_cpu_seconds``, and each ``cell_wall_seconds`` of wall-clock time: this run needs the
+notebook's definitions, not its experiments. A cell stopped at its budget is reported in
+``status.json``.
+
+The cases never touch the disk and exist nowhere before the cells are done. Then this program
+says ``cells`` on its channel to the grader (a socket, ``BACKPROP_GRADER_FD``); the grader stops
+every other process of the run and sends the cases one at a time, each with the write end of a
+pipe of its own. The case runs in a forked child, the only process that keeps that end: the
+child writes its result there (:func:`course.exercises.base.pack_result`) and exits, and the
+grader reads it, within a byte budget, as the result of that case and of no other.
 
 Some checks build their cases from reference code that other checks of the assignment grade
-(the layers of a Sequential network): those come last (``later`` in ``job.json``). When the
-first checks are done, this program says so on a pipe to the grader (``BACKPROP_GRADER_FDS``),
-which reads their results there and then, and sends back the source of the functions the
-later checks need (``given_back``); their withheld bodies are then restored in place.
+(the layers of a Sequential network): the grader sends them last, after it has read every
+other result, preceded by the source of the functions they need (``given_back`` in
+``job.json``), whose withheld bodies are then restored in place.
 
 Usage (the grader copies this file into the work folder): ``python checker.py``. Reads
-``cells.json``, ``job.json`` and ``cases/<key>.npz``; writes ``status.json``,
-``results/<key>.json`` and ``results/<key>/<n>.bin``.
+``cells.json`` and ``job.json``; writes ``status.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -44,6 +49,10 @@ MAX_REPORTED = 20
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt("CPU budget of the cell used up")
+
+
+def _wall(signum, frame):
+    raise KeyboardInterrupt("wall-clock budget of the cell used up")
 
 
 def _cpu() -> float:
@@ -63,9 +72,12 @@ def run_cells(shell, cells: list[dict], job: dict) -> list[str]:
         if budget <= 0:
             notes.append(f"cell {number} was not run: the checking run's CPU budget for cells was used up")
             continue
-        start = _cpu()
+        start, started = _cpu(), time.monotonic()
+        wall = job.get("cell_wall_seconds", 3 * budget)
         signal.signal(signal.SIGPROF, _interrupt)
+        signal.signal(signal.SIGALRM, _wall)
         signal.setitimer(signal.ITIMER_PROF, budget)
+        signal.setitimer(signal.ITIMER_REAL, wall)  # a sleeping or blocked cell uses no CPU
         sys.stdout = sys.stderr = devnull
         try:
             result = shell.run_cell(cell["source"], store_history=False, silent=True)
@@ -75,9 +87,12 @@ def run_cells(shell, cells: list[dict], job: dict) -> list[str]:
             error = result.error_before_exec or result.error_in_exec
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         total_left -= _cpu() - start
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, KeyboardInterrupt) and time.monotonic() - started >= wall:
+            notes.append(f"cell {number} was stopped after {wall:g} s of wall-clock time (is it waiting or sleeping?)")
+        elif isinstance(error, KeyboardInterrupt):
             notes.append(f"cell {number} was stopped after {budget:g} s of CPU")
         elif error is not None and cell["answer"]:
             notes.append(f"answer cell {number} raised {type(error).__name__}: {error}"[:300])
@@ -94,42 +109,87 @@ def _close_figures() -> None:
             pass
 
 
-def run_checks(namespace: dict, job: dict, checks: list[dict]) -> None:
-    """Each case in a forked child with its own CPU limit; the child writes results/<key>.json."""
-    from course.exercises.base import Case, get, run_case
+def _read_exactly(sock: socket.socket, n: int, fds: list[int] | None = None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if fds is not None and not fds:
+            data, new_fds, _, _ = socket.recv_fds(sock, n - got, 4)
+            fds.extend(new_fds)
+        else:
+            data = sock.recv(min(n - got, 1 << 20))
+        if not data:
+            raise EOFError("the grader closed the channel")
+        chunks.append(data)
+        got += len(data)
+    return b"".join(chunks)
 
-    os.makedirs("results", exist_ok=True)
-    for check in checks:
-        key = check["key"]
-        pid = os.fork()
-        if pid == 0:
-            try:
-                devnull = open(os.devnull, "w")  # noqa: SIM115
-                sys.stdout = sys.stderr = devnull
-                resource.setrlimit(resource.RLIMIT_CPU, (job["cpu_seconds"], job["cpu_seconds"] + 1))
-                import numpy as np
 
-                with np.load(f"cases/{key}.npz", allow_pickle=False) as data:
-                    arrays = {name: data[name] for name in data.files}
-                case = Case(check["label"], arrays, check["config"])
-                student = namespace.get(check["symbol"])
-                if student is None:
-                    outputs, problems = {}, [f"no `{check['symbol']}` is defined at the top level of the notebook"]
-                else:
+def receive(sock: socket.socket) -> tuple[dict, bytes, list[int]]:
+    """One message from the grader: (header, payload, file descriptors passed with it)."""
+    fds: list[int] = []
+    head = _read_exactly(sock, 8, fds)
+    size, payload_size = int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+    header = json.loads(_read_exactly(sock, size))
+    return header, _read_exactly(sock, payload_size), fds
+
+
+def send(sock: socket.socket, header: dict) -> None:
+    data = json.dumps(header).encode()
+    sock.sendall(len(data).to_bytes(4, "big") + (0).to_bytes(4, "big") + data)
+
+
+def run_case_in_child(namespace: dict, job: dict, check: dict, payload: bytes, result_fd: int) -> None:
+    """Run one case in a forked child with its own CPU limit. Only the child keeps ``result_fd``,
+    the write end of this case's pipe to the grader: it writes the result there and exits."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            devnull = open(os.devnull, "w")  # noqa: SIM115
+            sys.stdout = sys.stderr = devnull
+            resource.setrlimit(resource.RLIMIT_CPU, (job["cpu_seconds"], job["cpu_seconds"] + 1))
+            import io
+
+            import numpy as np
+
+            from course.exercises.base import Case, get, pack_result, run_case
+
+            with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            case = Case(check["label"], arrays, check["config"])
+            student = namespace.get(check["symbol"])
+            if student is None:
+                outputs, problems = {}, [f"no `{check['symbol']}` is defined at the top level of the notebook"]
+            else:
+                try:
                     outputs, problems = run_case(get(check["exercise"]), student, case)
-                os.makedirs(f"results/{key}")
-                names = {}
-                for i, (name, raw) in enumerate(outputs.items()):
-                    with open(f"results/{key}/{i}.bin", "wb") as f:
-                        f.write(raw)
-                    names[name] = f"{i}.bin"
-                with open(f"results/{key}.json", "w") as f:  # last: a case without it did not finish
-                    json.dump({"problems": problems, "outputs": names}, f)
-            finally:
-                os._exit(0)
-        if not _wait(pid, job["case_wall_seconds"]):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+                except Exception as exc:  # noqa: BLE001 - the notebook broke the check machinery itself
+                    outputs, problems = {}, [f"the check could not run ({type(exc).__name__}: {exc})"[:300]]
+            with os.fdopen(result_fd, "wb") as out:
+                out.write(pack_result(outputs, problems))
+        finally:
+            os._exit(0)
+    os.close(result_fd)  # the parent, where the notebook's cells ran, keeps no way to write a result
+    if not _wait(pid, job["case_wall_seconds"]):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def serve(sock: socket.socket, namespace: dict, job: dict, given_back: dict) -> None:
+    """Answer the grader until it says ``end``: each ``case`` runs in a child (and is answered
+    ``done``); ``give_back`` restores the library code the later checks need."""
+    while True:
+        header, payload, fds = receive(sock)
+        if header["op"] == "case" and len(fds) == 1:
+            run_case_in_child(namespace, job, header["check"], payload, fds[0])
+            send(sock, {"op": "done"})
+        elif header["op"] == "give_back":
+            for fd in fds:
+                os.close(fd)
+            send(sock, {"op": "given", "problem": take_back(given_back, header["sources"])})
+        else:
+            for fd in fds:
+                os.close(fd)
+            return
 
 
 def _wait(pid: int, seconds: float) -> bool:
@@ -177,19 +237,11 @@ def _code_objects(code):
             yield from _code_objects(const)
 
 
-def take_back(functions: dict[tuple[str, str], tuple[object, str, int]], fds: str) -> str | None:
-    """Tell the grader the first checks are done, receive the sources of ``functions`` and
-    restore their bodies (in the functions found at the start, and in those the names lead to
-    now, should the notebook have reloaded a module); returns what went wrong, if anything."""
-    to_grader, from_grader = (int(fd) for fd in fds.split(","))
-    os.write(to_grader, b"first checks done\n")
-    os.close(to_grader)
-    chunks = []
-    while chunk := os.read(from_grader, 1 << 16):
-        chunks.append(chunk)
-    os.close(from_grader)
+def take_back(functions: dict[tuple[str, str], tuple[object, str, int]], sources: dict) -> str | None:
+    """Restore the bodies of ``functions`` from the grader's ``sources`` (in the functions found at
+    the start, and in those the names lead to now, should the notebook have reloaded a module);
+    returns what went wrong, if anything."""
     try:
-        sources = json.loads(b"".join(chunks))["sources"]
         for (module, qualname), (function, name, line) in functions.items():
             entry = sources[module]
             [code] = [
@@ -215,6 +267,7 @@ def main() -> None:
         "status": "the checking run stopped while running the notebook's cells (does a cell end the process, "
         "with os._exit or by running out of memory?)"
     }))
+    sock = socket.socket(fileno=int(os.environ["BACKPROP_GRADER_FD"]))
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
@@ -224,19 +277,16 @@ def main() -> None:
     # Figures are never drawn here: `%matplotlib inline` (common in a first cell) must not stop
     # the rest of its cell, the imports, from running, as it would without a kernel.
     shell.register_magic_function(lambda line="": None, "line", "matplotlib")
-    fds = os.environ.get("BACKPROP_GRADER_FDS")
-    given_back = find_given_back(job["given_back"]) if job.get("later") and fds else {}
+    given_back = find_given_back(job["given_back"])
     notes = run_cells(shell, cells, job)
-    # The student's cells may have written here: the trusted grader reads only results/.
     Path("status.json").write_text(json.dumps({"status": "ok", "notes": notes}))
-    run_checks(shell.user_ns, job, job["checks"])
-    if job.get("later") and fds:
-        # The grader has now read every result so far; what it gives back cannot change them.
-        problem = take_back(given_back, fds)
-        if problem is not None:
-            Path("status.json").write_text(json.dumps({"status": problem, "notes": notes}))
-            return
-        run_checks(shell.user_ns, job, job["later"])
+    # Only now does the grader send the cases, one at a time, once it has stopped every other
+    # process of this run.
+    send(sock, {"op": "cells"})
+    try:
+        serve(sock, shell.user_ns, job, given_back)
+    except (EOFError, OSError):
+        pass  # the grader is gone or refused to go on: nothing more to do
 
 
 if __name__ == "__main__":

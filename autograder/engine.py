@@ -28,23 +28,27 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import re
 import secrets
+import select
 import shutil
+import socket
 import stat
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import numpy as np
+import psutil
 
 from course.exercises import get
-from course.exercises.base import Case, Verdict, judge_case
+from course.exercises.base import Case, Verdict, judge_case, unpack_result
 
 from . import sandbox, withhold
 from .cells import MARKERS, parse_test_cell
@@ -139,23 +143,74 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _decode_result(record: dict | None, folder: Path) -> tuple[dict[str, bytes], list[str]] | None:
-    """The checking run's record of one case as (encoded outputs, problems), or None if it is
-    malformed. Each output is a file ``<n>.bin`` (``.npy`` bytes, or a note) in ``folder``."""
-    if record is None:
+def _send(sock: socket.socket, header: dict, payload: bytes = b"", fds: list[int] | None = None) -> None:
+    """One message to a checking run: 8 bytes of sizes, a JSON header, a payload (and ``fds``)."""
+    data = json.dumps(header, default=_json_default).encode()
+    head = len(data).to_bytes(4, "big") + len(payload).to_bytes(4, "big")
+    if fds:
+        socket.send_fds(sock, [head], fds)
+        sock.sendall(data + payload)
+    else:
+        sock.sendall(head + data + payload)
+
+
+def _receive(sock: socket.socket, deadline: float, limit: int = 1 << 16) -> dict:
+    """One message from a checking run (a JSON header of at most ``limit`` bytes, no payload)."""
+
+    def exactly(n: int) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            chunk = sock.recv(n - got)
+            if not chunk:
+                raise EOFError("the checking run closed its channel")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    head = exactly(8)
+    size, payload = int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+    if size > limit or payload:
+        raise ValueError("a message from the checking run was not of the expected form")
+    message = json.loads(exactly(size))
+    if not isinstance(message, dict):
+        raise ValueError("a message from the checking run was not of the expected form")
+    return message
+
+
+def _holds(pid: int, link: str) -> bool:
+    """Whether process ``pid`` has a file descriptor open on ``link`` (``socket:[inode]``)."""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == link for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
         return None
-    problems, outputs = record.get("problems"), record.get("outputs")
-    if not isinstance(problems, list) or not isinstance(outputs, dict):
-        return None
-    encoded = {}
-    for name, filename in outputs.items():
-        if not isinstance(filename, str) or not re.fullmatch(r"\d{1,4}\.bin", filename):
-            return None
-        raw = _read_bytes(folder / filename)
-        if raw is None:
-            return None
-        encoded[str(name)[:100]] = raw
-    return encoded, [str(p)[:500] for p in problems]
+
+
+def _read_pipe(fd: int, limit: int, deadline: float) -> bytes | None:
+    """What comes through the read end ``fd`` until every writer has closed it (b"" if nothing),
+    None past ``limit`` bytes; gives up at ``deadline``. Closes ``fd``."""
+    chunks, got = [], 0
+    try:
+        while True:
+            ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
+            if not ready:
+                return b""  # the case did not finish in time: nothing it wrote counts
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            got += len(chunk)
+            if got > limit:
+                return None
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def _safe_outputs(outputs) -> list:
@@ -278,7 +333,7 @@ def grade(
             decoded = run.result(key)
             if decoded is None:
                 verdict = exercise.verdict(case)
-                verdict.problems.append(f"this check did not finish: {run.reason(result)}")
+                verdict.problems.append(f"this check did not finish: {run.reason(result, key)}")
                 cell_verdicts.append(verdict)
             else:
                 encoded, problems = decoded
@@ -413,18 +468,19 @@ class _CheckRun(_NotebookRun):
     """A checking run (:mod:`autograder.checker`): the notebook's cells again, then the cases,
     with the library's answers to the assignment withheld.
 
-    When the group has ``later`` checks, the run tells the grader through a pipe when the first
-    checks are done; the grader reads their results there and then (:meth:`result` never reads
-    them again), and only then sends back the source of the ``given_back`` functions, which the
-    run restores before the later checks.
+    The grader talks to the run over a socket (:meth:`_serve`): when the run says its cells are
+    done, the grader stops every other process of the run, then sends the cases one at a time,
+    each with the write end of a pipe that only the case's own process keeps, and reads the
+    case's result from that pipe alone, within a byte budget. When the group has ``later``
+    checks, it sends the source of the ``given_back`` functions after every first result is in.
     """
 
     #: CPU seconds for each answer cell, each other cell, and all cells together.
     ANSWER_CPU, OTHER_CPU, CELLS_CPU = 10, 2, 40
     #: CPU seconds the checking process may use beyond its cells (start-up, starting the cases).
     MARGIN_CPU = 30
-    #: The line a run writes when its first checks are done.
-    FIRST_DONE = b"first checks done\n"
+    #: Most outputs one case may return, and the bytes beyond four times its inputs' size it may.
+    MAX_NAMES, RESULT_MARGIN_BYTES = 64, 1 << 20
     #: Wall-clock seconds the whole checking run may take (and at most its CPU time in total).
     RUN_SECONDS = 300.0
 
@@ -437,14 +493,13 @@ class _CheckRun(_NotebookRun):
         self.library_dir = Path()  # set by prepare()
         self.given_back: list[withhold.Ref] = []
         self.sources: dict[str, dict[str, str]] = {}
-        #: The first checks' results, read when the run said they were done (None: never said).
-        self.first_results: dict[str, tuple[dict[str, bytes], list[str]] | None] | None = None
+        #: Each case's decoded result, as read from its own pipe; why a case has none, if known.
+        self.results: dict[str, tuple[dict[str, bytes], list[str]]] = {}
+        self.why: dict[str, str] = {}
+        self.socket_inode: int | None = None  # the run's end of its channel: tells its processes apart
 
     def prepare(self) -> None:
         _private_dir(self.workdir, self.uid)
-        (self.workdir / "cases").mkdir()
-        for job, case in self.jobs:
-            np.savez(self.workdir / "cases" / f"{job['key']}.npz", **case.arrays)
         code = [c for c in self.student.cells if c.cell_type == "code"]
         answers = [bool(_nbgrader(c).get("solution")) for c in code]
         # Only the cells the checks need: the notebook's experiments are the notebook run's.
@@ -456,9 +511,7 @@ class _CheckRun(_NotebookRun):
         (self.workdir / "cells.json").write_text(json.dumps(cells))
         self.given_back = list(self.group.given_back)
         self.sources = self._sources()  # made now: a fault here is the grader's, and loud
-        job = {
-            "checks": [job for job, _ in self.group.first],
-            "later": [job for job, _ in self.group.later],
+        job = {  # the cases themselves are sent only once the cells are done
             # What the run restores: the module- or class-level function each given-back one is
             # (or is nested in), whose code then comes from the given-back source.
             "given_back": [
@@ -470,46 +523,118 @@ class _CheckRun(_NotebookRun):
             "answer_cpu_seconds": self.ANSWER_CPU,
             "other_cpu_seconds": self.OTHER_CPU,
             "cells_cpu_seconds": self.CELLS_CPU,
+            "cell_wall_seconds": float(self.cell_timeout),
         }
         (self.workdir / "job.json").write_text(json.dumps(job, default=_json_default))
         shutil.copy(Path(__file__).with_name("checker.py"), self.workdir / "checker.py")
         self.library_dir = withhold.shared_copy(self.group.withheld)
 
     def start(self, require_sandbox: bool, hidden_paths: tuple[str | Path, ...]) -> sandbox.Result:
-        if not self.group.later:
-            return super().start(require_sandbox, hidden_paths)
-        from_run, to_grader = os.pipe()
-        from_grader, to_run = os.pipe()
-        serve = threading.Thread(target=self._give_back, args=(from_run, to_run), daemon=True)
+        ours, theirs = socket.socketpair()
+        self.socket_inode = os.fstat(theirs.fileno()).st_ino
+        serve = threading.Thread(target=self._serve, args=(ours,), daemon=True)
         serve.start()
         library = self.library()
-        env = dict(library.pop("env"), BACKPROP_GRADER_FDS=f"{to_grader},{from_grader}")
+        env = dict(library.pop("env"), BACKPROP_GRADER_FD=str(theirs.fileno()))
         try:
             return sandbox.run(
                 [sys.executable, self.script()], workdir=self.workdir, limits=self.limits(), uid=self.uid,
-                require_sandbox=require_sandbox, hidden=hidden_paths, env=env, pass_fds=(to_grader, from_grader),
+                require_sandbox=require_sandbox, hidden=hidden_paths, env=env, pass_fds=(theirs.detach(),),
                 **library,
             )
         finally:
-            serve.join()  # the run is over: its ends of the pipes are closed, so this returns
+            serve.join()  # the run is over: its end of the socket is closed, so this returns
 
-    def _give_back(self, from_run: int, to_run: int) -> None:
-        """The grader's side of the pipes (in a thread while the run goes on)."""
+    def _serve(self, sock: socket.socket) -> None:
+        """The grader's side of the channel (in a thread while the run goes on)."""
+        deadline = time.monotonic() + self.limits().wall_seconds
         try:
-            with os.fdopen(from_run, "rb") as pipe:
-                said = pipe.readline(len(self.FIRST_DONE))
-            if said != self.FIRST_DONE:
-                return  # the run ended (or its cells spoke out of turn): nothing is given back
-            self.first_results = {job["key"]: self._read_result(job["key"]) for job, _ in self.group.first}
-            payload = json.dumps({"sources": self.sources}).encode()
-            with os.fdopen(to_run, "wb") as pipe:
-                to_run = -1
-                pipe.write(payload)
-        except OSError:
-            pass  # the run is gone: its later checks did not finish
+            with sock:
+                if _receive(sock, deadline).get("op") != "cells":
+                    return
+                problem = self._stop_strays()
+                if problem is not None:
+                    self.why.update({job["key"]: problem for job, _ in self.jobs})
+                    return
+                for job, case in self.group.first:
+                    self._case(sock, job, case, deadline)
+                if self.group.later:
+                    _send(sock, {"op": "give_back", "sources": self.sources})
+                    answer = _receive(sock, deadline)
+                    if answer.get("op") != "given" or answer.get("problem"):
+                        problem = str(answer.get("problem") or "the run did not take the code back")[:300]
+                        self.why.update({job["key"]: problem for job, _ in self.group.later})
+                        return
+                    for job, case in self.group.later:
+                        self._case(sock, job, case, deadline)
+                _send(sock, {"op": "end"})
+        except (OSError, EOFError, ValueError, TimeoutError):
+            pass  # the run ended or broke the protocol: the checks not yet read did not finish
+
+    def _case(self, sock: socket.socket, job: dict, case: Case, deadline: float) -> None:
+        """Send one case with the write end of its own pipe; read its result from that pipe."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **case.arrays)
+        read_end, write_end = os.pipe()
+        try:
+            _send(sock, {"op": "case", "check": job}, buffer.getvalue(), fds=[write_end])
         finally:
-            if to_run != -1:
-                os.close(to_run)
+            os.close(write_end)
+        budget = 4 * sum(a.nbytes for a in case.arrays.values()) + self.RESULT_MARGIN_BYTES
+        case_deadline = min(deadline, time.monotonic() + 3 * self.cpu_seconds + 10)
+        data = _read_pipe(read_end, min(budget, MAX_RESULT_BYTES), case_deadline)
+        if _receive(sock, deadline).get("op") != "done":
+            raise ValueError("the run broke the protocol")
+        if data is None:
+            self.why[job["key"]] = f"its result was larger than the {budget} bytes a result of this case may have"
+        elif data:
+            decoded = unpack_result(data, self.MAX_NAMES)
+            if decoded is None:
+                self.why[job["key"]] = "its result was not well formed"
+            else:
+                self.results[job["key"]] = decoded
+        problem = self._stop_strays()
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _stop_strays(self) -> str | None:
+        """Kill every process of this run but the checking process itself (what a cell or a case
+        left running), and refuse to go on if that process runs more than one thread.
+
+        The checking process is the oldest process of the run's uid that holds the run's end of
+        the channel; the run's other processes are those of its uid in its PID namespace (or,
+        without one, those holding the channel). Only when grading as root, where each run has a
+        uid of its own."""
+        if os.getuid() != 0 or self.uid == 0 or self.socket_inode is None:
+            return None
+        channel = f"socket:[{self.socket_inode}]"
+        procs = psutil.process_iter(["uids", "create_time", "status"])
+        # A zombie (killed, its parent has not reaped it) runs nothing and holds nothing.
+        mine = [
+            p for p in procs
+            if p.info["uids"] and p.info["uids"].real == self.uid and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
+        holders = [p for p in mine if _holds(p.pid, channel)]
+        if not holders:  # not run as that uid (no sandbox, and the interpreter is only root's)
+            return None
+        checker = min(holders, key=lambda p: (p.info["create_time"], p.pid))
+        namespace = _pid_namespace(checker.pid)
+        if namespace is not None and namespace != _pid_namespace(os.getpid()):
+            strays = [p for p in mine if p.pid != checker.pid and _pid_namespace(p.pid) == namespace]
+        else:
+            strays = [p for p in holders if p.pid != checker.pid]
+        for proc in strays:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(strays, timeout=5)
+        try:
+            if checker.num_threads() > 1:
+                return "a cell left a thread running in the checking run, so its checks were not run"
+        except psutil.Error:
+            return "the checking run ended early"
+        return None
 
     def _sources(self) -> dict[str, dict[str, str]]:
         """For each module of a given-back function: its source, in which every function this
@@ -526,15 +651,8 @@ class _CheckRun(_NotebookRun):
         }
 
     def result(self, key: str) -> tuple[dict[str, bytes], list[str]] | None:
-        """The decoded result of the check ``key``: a first check's as read before anything was
-        given back (when something was), any other's as the run left it."""
-        if self.first_results is not None and key in self.first_results:
-            return self.first_results[key]
-        return self._read_result(key)
-
-    def _read_result(self, key: str) -> tuple[dict[str, bytes], list[str]] | None:
-        folder = self.workdir / "results"
-        return _decode_result(_read_json(folder / f"{key}.json"), folder / key)
+        """The decoded result of the check ``key``, as its own pipe brought it (None: none came)."""
+        return self.results.get(key)
 
     def limits(self) -> sandbox.Limits:
         """The checking process runs the cells and starts the cases; each case is a child that
@@ -558,7 +676,9 @@ class _CheckRun(_NotebookRun):
         copy = self.library_dir / "course"
         return {"binds": [(copy, withhold.package_dir)], "env": {"PYTHONPATH": str(self.library_dir)}}
 
-    def reason(self, result: sandbox.Result) -> str:
+    def reason(self, result: sandbox.Result, key: str = "") -> str:
+        if key in self.why:
+            return self.why[key]
         record = _read_json(self.workdir / "status.json") or {}
         status = record.get("status")
         if result.timed_out or result.signal in ("SIGKILL", "SIGXCPU"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import atexit
 import compileall
+import fnmatch
 import functools
 import hashlib
 import inspect
@@ -162,10 +163,11 @@ def with_nested(function: Ref) -> list[Ref]:
 
 
 def allowed(function: Ref) -> bool:
-    """Whether the allow-list lets checking runs execute ``function`` (``"*"``: a whole module of
-    the check machinery)."""
-    names = ALLOWED.get(function.module, ())
-    return function.qualname in names or names == ("*",)
+    """Whether the allow-list lets checking runs execute ``function``: its module's entry names it,
+    or has a pattern (``fnmatch``) that matches it; a package's entry (``course.exercises.*``)
+    counts for each of its modules."""
+    names = [*ALLOWED.get(function.module, ()), *ALLOWED.get(function.module.rpartition(".")[0] + ".*", ())]
+    return any(fnmatch.fnmatchcase(function.qualname, name) for name in names)
 
 
 def checking_withheld(exercises: Iterable[Any]) -> list[Ref]:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from autograder import engine, sandbox
@@ -114,7 +115,7 @@ def test_tampering_with_the_kernel_earns_nothing(tmp_path, extra):
 
 UNTRAP = (
     "import contextlib, sys\nimport course.exercises.base as base\n"
-    "base.trapped = contextlib.contextmanager(lambda exercise: (yield []))\nsys.setprofile = lambda *a: None"
+    "base.trapped = contextlib.contextmanager(lambda exercise, *watch: (yield []))\nsys.setprofile = lambda *a: None"
 )
 
 
@@ -182,8 +183,39 @@ def test_a_cell_the_checks_do_not_need_is_not_run_again(tmp_path):
     assert scores(run) == {"test_linear": True, "hidden_linear": True}
 
 
+#: A "backward" by centred differences written out by hand, entry by entry.
+OWN_FINITE_DIFFERENCES = (
+    "        def numeric(f, a, h=1e-6):\n"
+    "            g = np.zeros_like(a)\n"
+    "            for i in np.ndindex(a.shape):\n"
+    "                old = a[i]\n"
+    "                a[i] = old + h\n"
+    "                up = np.sum(f() * grad_out)\n"
+    "                a[i] = old - h\n"
+    "                down = np.sum(f() * grad_out)\n"
+    "                a[i] = old\n"
+    "                g[i] = (up - down) / (2 * h)\n"
+    "            return g\n"
+    "        x = self.x.copy()\n"
+    "        forward = lambda: x @ self.W.data + self.b.data\n"
+    "        self.W.grad += numeric(forward, self.W.data)\n"
+    "        self.b.grad += numeric(forward, self.b.data)\n"
+    "        return numeric(forward, x)"
+)
+
+
 def test_a_finite_difference_backward_earns_nothing(tmp_path):
-    finite_differences = (
+    run, _ = grade(notebook(OWN_FINITE_DIFFERENCES), tmp_path)
+    # Right on small cases, but visible and hidden checks both end with a large batch, which
+    # runs out of CPU time.
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    for grade_id in scores(run):
+        messages = run.verdicts[grade_id].messages
+        assert len(messages) == 1 and "large batch" in messages[0] and "did not finish" in messages[0]
+
+
+def test_the_librarys_numerical_gradient_is_not_there_to_call(tmp_path):
+    library = (
         "        from course.gradcheck import numerical_gradient\n"
         "        x = self.x\n"
         "        f = lambda _: self.forward(x)\n"
@@ -191,13 +223,10 @@ def test_a_finite_difference_backward_earns_nothing(tmp_path):
         "        self.b.grad += numerical_gradient(f, self.b.data, grad_out)\n"
         "        return numerical_gradient(self.forward, x.copy(), grad_out)"
     )
-    run, _ = grade(notebook(finite_differences), tmp_path)
-    # Right on small cases, but visible and hidden checks both end with a large batch, which
-    # runs out of CPU time.
+    run, _ = grade(notebook(library), tmp_path)
     assert scores(run) == {"test_linear": False, "hidden_linear": False}
-    for grade_id in scores(run):
-        messages = run.verdicts[grade_id].messages
-        assert len(messages) == 1 and "large batch" in messages[0] and "did not finish" in messages[0]
+    for verdict in run.verdicts.values():
+        assert all("called course.gradcheck.numerical_gradient" in m for m in verdict.messages)
 
 
 def test_an_ungradable_test_cell_is_refused(tmp_path):
@@ -266,20 +295,59 @@ def test_sequential_checks_run_last_in_the_same_run_with_the_layers_given_back(t
     assert sorted(p.name for p in workdir.iterdir() if p.name.startswith("check")) == ["check1"]
 
 
-def test_code_given_back_cannot_change_the_results_of_the_first_checks(tmp_path, monkeypatch):
-    """The grader reads the first checks' results before it gives anything back: rewriting
-    them afterwards, with the reference layers at hand, changes nothing."""
-    nb = layers_notebook(attack=REWRITE_LINEAR_RESULTS)
-    run, workdir = grade(nb, tmp_path)
-    assert scores(run) == {"test_linear": False, "test_seq": True}
-    rewritten = json.loads((workdir / "check1" / "results" / "c2_0_0.json").read_text())
-    assert rewritten["problems"] == []  # the attack did rewrite the file, to no avail
+FORGED_RESULT_FILES = """\
+import json, os
+for key in ["c3_0_0", "c3_0_1", "c4_0_0", "c4_0_1"]:
+    os.makedirs(f"results/{key}", exist_ok=True)
+    json.dump({"problems": [], "outputs": {}}, open(f"results/{key}.json", "w"))
+"""
 
-    # Control: read the files after the run instead, and the same attack earns the points.
-    monkeypatch.setattr(engine._CheckRun, "result", engine._CheckRun._read_result)
-    (tmp_path / "control").mkdir()
-    run, _ = grade(layers_notebook(attack=REWRITE_LINEAR_RESULTS), tmp_path / "control")
-    assert scores(run) == {"test_linear": True, "test_seq": True}
+
+def test_results_left_by_the_cells_are_never_read(tmp_path):
+    """Results travel only on each case's own pipe, opened after the cells are done: files that
+    the cells wrote where results used to be read earn nothing."""
+    run, _ = grade(notebook("        raise NotImplementedError()", FORGED_RESULT_FILES), tmp_path)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+
+
+def test_a_thread_left_running_by_a_cell_stops_the_checks(tmp_path):
+    thread = (
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
+        "Linear.started = True  # touches the checked name: the checking run needs this cell"
+    )
+    run, _ = grade(notebook(CORRECT, thread), tmp_path)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    assert all("left a thread running" in m for v in run.verdicts.values() for m in v.messages)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="each run has a uid of its own only when grading as root")
+def test_a_process_left_running_by_a_cell_is_stopped_before_the_cases(tmp_path, monkeypatch):
+    daemon = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    open('daemon.pid', 'w').write(str(os.getpid()))\n"
+        "    time.sleep(600)\n"
+        "    os._exit(0)\n"
+        "Linear.forked = True  # touches the checked name: the checking run needs this cell"
+    )
+    seen = []
+    original = engine._CheckRun._stop_strays
+
+    def alive(uid):  # a killed child its parent has not reaped is a zombie: gone all the same
+        procs = psutil.process_iter(["uids", "status"])
+        return [p for p in procs if p.info["uids"].real == uid and p.info["status"] != psutil.STATUS_ZOMBIE]
+
+    def watch(self):
+        before = alive(self.uid)
+        outcome = original(self)
+        seen.append((len(before), len(alive(self.uid))))
+        return outcome
+
+    monkeypatch.setattr(engine._CheckRun, "_stop_strays", watch)
+    run, _ = grade(notebook(CORRECT, daemon), tmp_path, uid=40001)  # a uid no other test uses
+    assert scores(run) == {"test_linear": True, "hidden_linear": True}
+    assert seen[0][0] >= 2 and seen[0][1] == 1  # the daemon was there when the cells were done, then gone
 
 
 def test_when_the_code_cannot_be_given_back_the_later_checks_say_so(tmp_path, monkeypatch):
@@ -316,6 +384,7 @@ def test_a_cell_that_switches_off_its_timer_is_stopped_by_the_process_limit(tmp_
     monkeypatch.setattr(engine._CheckRun, "MARGIN_CPU", 2)
     spin = (
         "import signal\nsignal.setitimer(signal.ITIMER_PROF, 0)\nsignal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0)\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "while True:\n    pass\nLinear = Linear  # binds the checked name: the checking run needs this cell"
     )
     workdir = tmp_path / "work"
@@ -323,4 +392,4 @@ def test_a_cell_that_switches_off_its_timer_is_stopped_by_the_process_limit(tmp_
     os.chmod(workdir, 0o755)
     run = engine.grade(notebook(CORRECT, spin), workdir=workdir, cell_timeout=3, cpu_seconds=2)
     assert scores(run) == {"test_linear": False, "hidden_linear": False}
-    assert "stopped at its time or memory limit" in run.verdicts["test_linear"].messages[0]
+    assert "this check did not finish" in run.verdicts["test_linear"].messages[0]

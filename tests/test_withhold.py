@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 import course
 from autograder import engine, sandbox, withhold
+from autograder.allowlist import ALLOWED
 from autograder.cells import parse_test_cell
 from course import layers as L
 from course.exercises import REGISTRY, get
 from course.exercises.base import WITHHELD, Case
 
+ROOT = Path(__file__).resolve().parent.parent
 SOURCE = textwrap.dedent('''\
     import functools
 
@@ -61,13 +66,90 @@ def test_a_redacted_function_raises_and_keeps_its_docstring_and_the_line_numbers
     assert "y = 2 * x" not in text and "return inner()" not in text
 
 
-@pytest.mark.parametrize(
-    ("names", "error"),
-    [({"missing": "m.missing"}, "no function missing"), ({"one_liner": "m.one_liner"}, "one-line definition")],
-)
-def test_what_cannot_be_withheld_is_refused_loudly(names, error):
-    with pytest.raises(withhold.WithheldError, match=error):
-        withhold.redact_source(SOURCE, names)
+def test_what_cannot_be_found_is_refused_loudly():
+    with pytest.raises(withhold.WithheldError, match="no function missing"):
+        withhold.redact_source(SOURCE, {"missing": "m.missing"})
+
+
+def test_one_line_and_nested_functions_are_withheld_too():
+    text = withhold.redact_source(SOURCE, {"one_liner": "m.one_liner", "Box.method.<locals>.inner": "m.inner"})
+    namespace: dict = {}
+    exec(compile(text, "m.py", "exec"), namespace)
+    for call in (lambda: namespace["one_liner"](1), lambda: namespace["Box"]().method(1)):
+        with pytest.raises(RuntimeError, match=WITHHELD):
+            call()
+    assert len(text.splitlines()) == len(SOURCE.splitlines())
+
+
+#: Names of the kinds of function that compute a derivative, a gradient or an update.
+GRADIENT_KINDS = re.compile(r"backward|grad|step$|^step|numerical|gradient|relative_error|diagnose|judge|hint|_ce_")
+#: Allowed all the same, each for its reason: they compute no derivative.
+NOT_GRADIENTS = {
+    "course.layers:Layer._grad_out": "checks the shape of grad_out",
+    "course.layers:Layer.zero_grad": "sets gradients to zero",
+    "course.layers:Parameter.zero_grad": "sets a gradient to zero",
+    "course.graph:Value.zero_grad": "sets gradients to zero",
+    "course.optim:Optimizer.zero_grad": "sets gradients to zero",
+    "course.optim:StepDecay.__init__": "stores a schedule's settings",
+    "course.activations:binary_step": "the perceptron's forward",
+    "course.exercises.gradients:NumericalGradientExercise.__init__": "registers the exercise",
+    "course.exercises.gradients:NumericalGradientExercise.run": "calls the student's numerical_gradient",
+}
+
+
+def test_the_allow_list_holds_no_function_that_computes_a_gradient():
+    for ref in withhold.library_functions():
+        name = f"{ref.module}:{ref.qualname}"
+        if withhold.allowed(ref) and ALLOWED.get(ref.module) != ("*",):
+            assert not GRADIENT_KINDS.search(ref.qualname.split(".")[-1]) or name in NOT_GRADIENTS, name
+    for name in NOT_GRADIENTS:
+        module, qualname = name.split(":")
+        assert qualname in ALLOWED[module], f"{name} is vetted but not on the allow-list"
+
+
+@pytest.mark.parametrize("assignment", sorted(p.name for p in (ROOT / "solutions").glob("0*")))
+def test_every_gradient_function_is_withheld_in_every_assignments_checking_runs(assignment):
+    """Whatever an assignment grades, its checking runs leave out every backward, gradient,
+    update and numerical-gradient function of the library (and every function not on the
+    allow-list), except what its own checks' cases need, given back to those checks alone."""
+    from autograder.engine import _groups
+
+    nb = nbformat.read(str(next((ROOT / "solutions" / assignment).glob("*.ipynb"))), as_version=4)
+    calls = [c for cell in nb.cells if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
+             and not cell.metadata["nbgrader"].get("solution") for c in parse_test_cell(cell.source)]
+    jobs = [({"key": f"k{i}", "exercise": c.exercise}, None) for i, c in enumerate(calls)]
+    groups = _groups(jobs)
+    library = withhold.library_functions()
+    kinds = [r for r in library if GRADIENT_KINDS.search(r.qualname.split(".")[-1])
+             and f"{r.module}:{r.qualname}" not in NOT_GRADIENTS and ALLOWED.get(r.module) != ("*",)]
+    assert len(kinds) > 50  # backwards, grads, steps, local backwards, numerical gradients, judges
+    for group in groups:
+        held = set(group.withheld)
+        needs = {r for job, _ in group.first + group.later for f in get(job["exercise"]).needs
+                 for r in withhold.with_nested(withhold.ref(*f))}
+        # A group whose every check needs some reference code runs with just that code there.
+        missing = [r.display for r in kinds if r not in held and r not in needs]
+        assert not missing, missing[:5]
+        assert {r for r in library if not withhold.allowed(r)} - needs <= held
+        assert set(group.given_back) <= needs  # only what the later checks' cases are built from
+
+
+def test_the_checking_copy_of_the_library_imports_and_registers_every_exercise(tmp_path):
+    """Whatever the library runs at import (the catalogue's constructors and settings) is on the
+    allow-list: a checking run whose library fails to import would grade nothing."""
+    copy = withhold.withheld_copy(withhold.checking_withheld(REGISTRY.values()), tmp_path)
+    code = "import course, course.exercises as E; print(len(E.REGISTRY))"
+    done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(copy.parent), "PATH": "/usr/bin:/bin"},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == len(REGISTRY)
+
+
+def test_a_new_library_function_is_withheld_by_default(tmp_path, monkeypatch):
+    layers = withhold.package_dir / "layers.py"
+    ref = withhold.Ref(layers, "course.layers", "Linear.grad_by_another_name")
+    monkeypatch.setattr(withhold, "library_functions", lambda: (*withhold._library("x"), ref))
+    assert ref in withhold.checking_withheld([])
 
 
 def test_only_python_functions_of_the_course_package_are_withheld():
@@ -124,7 +206,7 @@ def _jobs(names: list[str]) -> list[tuple[dict, Case]]:
 
 
 def _kept(withheld) -> set[str]:
-    return {withhold.resolve(o, a)[2] for o, a in withheld}
+    return {r.display for r in withheld}
 
 
 def test_a_check_never_runs_beside_what_its_own_exercise_withholds():
@@ -168,7 +250,8 @@ def test_sequential_checks_come_last_in_the_one_run_of_the_layers_assignment():
     assert [job["exercise"] for job, _ in group.first] == ["layers.Linear.backward", "layers.Tanh.backward"]
     assert [job["exercise"] for job, _ in group.later] == ["layers.Sequential.backward"]
     assert {"course.layers.Linear.backward", "course.layers.Sequential.backward"} <= _kept(group.withheld)
-    assert _kept(group.given_back) == {"course.layers.Linear.backward", "course.layers.Tanh.backward"}
+    needed = {"course.layers.Linear.backward", "course.layers.Tanh.backward", "course.layers.Sigmoid.backward"}
+    assert _kept(group.given_back) == needed  # all its layers: the library outside the allow-list is withheld
 
 
 def test_an_assignment_without_such_checks_gives_nothing_back():
@@ -199,10 +282,18 @@ def test_the_grader_reads_only_regular_files_of_bounded_size_from_the_sandbox(tm
     assert engine._read_bytes(tmp_path / "0.bin", 100) == b"x" * 10
     for name in ["1.bin", "2.bin", "3.bin", "4.bin"]:
         assert engine._read_bytes(tmp_path / name, 100) is None, name
-    record = {"problems": ["p"], "outputs": {"grad": "0.bin"}}
-    assert engine._decode_result(record, tmp_path) == ({"grad": b"x" * 10}, ["p"])
-    for bad in ["../0.bin", "/etc/passwd", "0.npy", 3]:
-        assert engine._decode_result({"problems": [], "outputs": {"grad": bad}}, tmp_path) is None, bad
+
+
+def test_a_result_is_accepted_only_whole_and_within_its_bounds():
+    from course.exercises.base import pack_result, unpack_result
+
+    packed = pack_result({"grad": b"x" * 10, "dW": b"yy"}, ["p"])
+    assert unpack_result(packed) == ({"grad": b"x" * 10, "dW": b"yy"}, ["p"])
+    assert unpack_result(packed + b"z") is None  # bytes beyond what it names
+    assert unpack_result(packed[:-1]) is None  # fewer bytes than it names
+    assert unpack_result(pack_result({f"o{i}": b"" for i in range(65)}, [])) is None  # too many names
+    assert unpack_result(b"not json\n") is None
+    assert unpack_result(b'{"problems": [], "outputs": [["a", 1], ["a", 1]]}\nxx') is None  # a name twice
 
 
 def test_the_shared_copy_is_made_once_compiled_and_read_only(monkeypatch):

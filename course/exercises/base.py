@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import secrets
 import sys
 import threading
@@ -162,6 +163,36 @@ def encode_outputs(outputs: dict[str, Any]) -> dict[str, bytes]:
         except Exception as exc:  # noqa: BLE001 - any failure means "not an array of numbers"
             encoded[name] = f"!{type(value).__name__}: {exc}"[:300].encode()
     return encoded
+
+
+def pack_result(outputs: dict[str, bytes], problems: list[str]) -> bytes:
+    """One case's encoded outputs and problems as bytes: a JSON line naming each output and its
+    size, then the outputs one after another (what the checking run sends the grader)."""
+    head = {"problems": problems, "outputs": [[name, len(raw)] for name, raw in outputs.items()]}
+    return json.dumps(head).encode() + b"\n" + b"".join(outputs.values())
+
+
+def unpack_result(data: bytes, max_names: int = 64) -> tuple[dict[str, bytes], list[str]] | None:
+    """Inverse of :func:`pack_result` for untrusted bytes: None unless they are exactly one
+    well-formed result with at most ``max_names`` outputs (names of at most 100 characters)."""
+    line, _, body = data.partition(b"\n")
+    try:
+        head = json.loads(line)
+        problems, listed = head["problems"], head["outputs"]
+        if not (isinstance(problems, list) and isinstance(listed, list) and len(listed) <= max_names):
+            return None
+        outputs, at = {}, 0
+        for name, size in listed:
+            if not (isinstance(name, str) and len(name) <= 100 and isinstance(size, int) and size >= 0):
+                return None
+            if name in outputs:
+                return None
+            outputs[name], at = body[at : at + size], at + size
+        if at != len(body):
+            return None
+        return outputs, [str(p)[:500] for p in problems[:20]]
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def decode_outputs(encoded: dict[str, bytes]) -> dict[str, np.ndarray | str]:
