@@ -54,7 +54,7 @@ from . import sandbox, withhold
 from .cells import MARKERS, parse_test_cell
 from .slicing import needed_cells
 
-__all__ = ["CHECK_UID_OFFSET", "CellVerdict", "GradingRun", "grade", "strip_hidden_tests"]
+__all__ = ["CHECK_UID_OFFSET", "CellVerdict", "GradingRun", "grade", "run_flags", "strip_hidden_tests"]
 
 #: The checking runs of a notebook run as ``uid + CHECK_UID_OFFSET * k`` (k = 1, 2, ...).
 CHECK_UID_OFFSET = 100_000
@@ -79,6 +79,24 @@ class GradingRun:
     status: str
     sandboxed: bool
     notes: list[str] = field(default_factory=list)
+    #: What the instructor should see (grades.csv ``flags``, the report): a check answered by
+    #: numerical differentiation, or by calling the library's own answer. Student-safe texts.
+    flags: list[str] = field(default_factory=list)
+
+
+#: Problems of a check that mean its answer was the library's (see course.exercises.base.run_case).
+DELEGATION = ("the library's own answer", "called the reference implementation")
+
+
+def run_flags(verdicts: list[Verdict]) -> list[str]:
+    """The flags of a notebook's verdicts, once each: each verdict's own (numerical
+    differentiation), and delegation to the library, by exercise."""
+    flags: list[str] = []
+    for verdict in verdicts:
+        flags += verdict.flags
+        if any(marker in p for p in verdict.problems for marker in DELEGATION):
+            flags.append(f"called the library's answer: {verdict.exercise}")
+    return list(dict.fromkeys(flags))
 
 
 def _nbgrader(cell) -> dict:
@@ -326,6 +344,7 @@ def grade(
     where = {
         job["key"]: (run, result) for run, result in zip(check_runs, results[1:], strict=True) for job, _ in run.jobs
     }
+    every: list[Verdict] = []
     for index, grade_id, checks in plan:
         cell_verdicts: list[Verdict] = []
         for key, exercise, case, _symbol in checks:
@@ -342,6 +361,8 @@ def grade(
                 cell_verdicts.append(judge_case(exercise, case, encoded, problems))
         verdicts[grade_id] = _cell_verdict(grade_id, cell_verdicts)
         _write_cell(nb.cells[index], verdicts[grade_id], cell_verdicts)
+        every += cell_verdicts
+    flags = run_flags(every)
     planned = {index for index, _, _ in plan}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and is_test_cell(cell):
@@ -350,7 +371,7 @@ def grade(
             if index not in planned and grade_id in verdicts:  # a cell that could not be parsed
                 _write_cell(cell, verdicts[grade_id], [])
     notes = [n for r in results for n in r.notes]
-    return GradingRun(verdicts, status, all(r.sandboxed for r in results), list(dict.fromkeys(notes)))
+    return GradingRun(verdicts, status, all(r.sandboxed for r in results), list(dict.fromkeys(notes)), flags)
 
 
 @dataclass

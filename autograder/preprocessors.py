@@ -61,11 +61,14 @@ class TrustedExecute(NbGraderPreprocessor):
             self.log.warning(note)
         if run.status != "ok":
             self.log.warning("Student notebook: %s", run.status)
+        for flag in run.flags:
+            self.log.warning("Grading flag: %s", flag)
         failed = [v.grade_id for v in run.verdicts.values() if not v.passed]
         self.log.info("Trusted checks: %d graded cells, %d failed", len(run.verdicts), len(failed))
         resources.setdefault("nbgrader", {})["trusted"] = {
             "status": run.status,
             "sandboxed": run.sandboxed,
             "failed": failed,
+            "flags": run.flags,
         }
         return nb, resources

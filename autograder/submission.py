@@ -161,6 +161,7 @@ def hidden_test_lines(source: nbformat.NotebookNode) -> list[str]:
 # Lines of nbgrader's (and the trusted executor's) log worth showing the instructor.
 _LOG_FLAGS = [
     (re.compile(r"Student notebook: (.*)"), "notebook: {0}"),
+    (re.compile(r"Grading flag: (.*)"), "{0}"),
     (re.compile(r"bubblewrap is not available"), "sandbox unavailable"),
     (re.compile(r"Cell with id '(.*)' exists multiple times"), None),  # inspect_notebook says it
     (re.compile(r"Missing grade cell (\S+)"), None),

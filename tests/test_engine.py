@@ -70,7 +70,7 @@ def scores(run) -> dict[str, bool]:
 def test_a_correct_solution_earns_every_cell_and_hidden_tests_are_stripped(tmp_path):
     nb = notebook(CORRECT)
     run, workdir = grade(nb, tmp_path)
-    assert run.status == "ok" and run.sandboxed
+    assert run.status == "ok" and run.sandboxed and run.flags == []
     assert scores(run) == {"test_linear": True, "hidden_linear": True}
     sent = nbformat.read(str(workdir / "run" / "notebook.ipynb"), as_version=4)
     assert "hidden=True" not in json.dumps(sent), "hidden tests must never reach the student's kernel"
@@ -143,6 +143,7 @@ def test_delegating_to_the_library_earns_nothing_however_it_is_reached(tmp_path,
     message = run.verdicts["test_linear"].messages[0]
     assert "course.layers.Linear.backward" in message and "leaves out" in message
     assert "line 3: " in message  # the student's line that made the call
+    assert run.flags == ["called the library's answer: Linear.backward"]  # for grades.csv and the report
     # The notebook run, for feedback, has the whole library: the student's cells ran as usual.
     assert run.status == "ok" and not any(o.get("output_type") == "error" for o in nb.cells[2].outputs)
 
