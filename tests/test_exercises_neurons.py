@@ -235,7 +235,8 @@ def test_the_notebook_checks_every_exercise_visibly_and_hidden():
 def test_a_numerical_derivative_is_refused(name, hidden):
     with pytest.raises(GradCheckError, match="write the derivative's formula") as failure:
         check(name, _centred_difference(DERIVATIVES[name]), hidden=hidden, quiet=True)
-    assert "machine precision" in str(failure.value)
+    # caught by the checking run's detector (a forward at perturbed inputs) or by the exactness check
+    assert "machine precision" in str(failure.value) or "computed numerically" in str(failure.value)
 
 
 def test_leaky_relu_grad_must_use_alpha():

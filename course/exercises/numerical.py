@@ -63,7 +63,7 @@ SCALAR_REPEATS = 3
 PREFIX = "computed numerically ("
 _SUFFIX = (
     "): a derivative obtained by evaluating a function at nearby or complex points earns no credit "
-    "here, even when it is accurate. Work out the derivative and write its formula"
+    "here, even when it is accurate: work the derivative out by hand and write the derivative's formula instead"
 )
 
 _ACTIVE: Detector | None = None
