@@ -244,6 +244,27 @@ def test_make_release_writes_the_student_bundle_from_a_clean_state(released, bun
         assert re.search(rf"^Requires-Dist: {package}\b.*extra == \"lab\"", metadata, flags=re.M), package
 
 
+def test_make_student_builds_just_the_bundle(tmp_path):
+    """`make student` runs the bundle build alone (a stand-in python records the call)."""
+    if shutil.which("make") is None:
+        pytest.skip("needs GNU make")
+    shutil.copyfile(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "solutions" / "01_first").mkdir(parents=True)
+    log, bin_dir = tmp_path / "calls.log", tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("python", "nbgrader"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n')
+        (bin_dir / tool).chmod(0o755)
+    stamp = tmp_path / ".venv" / ".installed"
+    stamp.touch()
+    earlier = stamp.stat().st_mtime - 10
+    os.utime(tmp_path / "pyproject.toml", (earlier, earlier))
+    result = subprocess.run(["make", "--no-print-directory", "student"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert log.read_text().splitlines() == ["python -m student.build --out dist/student"]
+
+
 # ----------------------------------------------------------------------------------------
 # The fresh environment
 # ----------------------------------------------------------------------------------------
