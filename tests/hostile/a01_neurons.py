@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, on_wrong, style
+from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     "sigmoid_grad": "s = sigmoid(x)\nreturn s * s",  # σ² instead of σ(1 − σ)
@@ -390,3 +390,17 @@ ASSIGNMENT.entries = [
         },
     ),
 ]
+
+#: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
+#: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
+KNOWN_HOLES: dict[str, str] = {
+    "delegate_binary_step": (
+        "issue 9 (1) delegation: course.activations.binary_step is ReLU' (and gives Leaky ReLU') and stays "
+        "callable: 6/25"
+    ),
+    "delegate_layers_forward": (
+        "issue 9 (1) delegation: layer_forward/three_layer_forward via course.layers "
+        "Linear/Sigmoid/Sequential forward stay callable: 3/25"
+    ),
+}
+known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

@@ -4,7 +4,7 @@ the topological backward pass."""
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, on_wrong, style
+from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
 
 #: The six regions of the Value cell: +, *, **, exp, tanh, sigmoid.
 OPS_WRONG = [
@@ -271,3 +271,8 @@ ASSIGNMENT.entries = [
         HONEST_WRONG, which={"forge_results_daemon", "sees_job", "read_repo", "read_environ", "sleeping_cell"}
     ),
 ]
+
+#: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
+#: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
+KNOWN_HOLES: dict[str, str] = {}
+known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

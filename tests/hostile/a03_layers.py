@@ -5,7 +5,7 @@ complex step, forged results, styles that set interpreter state."""
 from __future__ import annotations
 
 from .catalogue import HONEST_WRONG, Hostile, cell_id
-from .corpus import Assignment, common_attacks, on_wrong, style
+from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
 
 _LINEAR_VIA_MAXOUT = """
 piece = course.layers.Maxout(self.W.data.shape[0], self.W.data.shape[1], k=1, rng=0)
@@ -263,3 +263,8 @@ ASSIGNMENT.entries = [
         },
     ),
 ]
+
+#: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
+#: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
+KNOWN_HOLES: dict[str, str] = {}
+known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

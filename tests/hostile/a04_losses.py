@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, on_wrong, style
+from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     # the gradient of the log-likelihood, not of the loss: the sign flipped
@@ -125,18 +125,6 @@ DELEGATION = [
         ),
     ),
     Hostile(
-        "delegate_logits_via_layer",
-        "BCE with logits from LinearSigmoid-free Sigmoid layer and activations",
-        on_wrong(
-            HONEST_WRONG,
-            losses_BinaryCrossEntropyWithLogits_backward="""
-                layer = course.layers.Sigmoid()
-                s = layer.forward(self.z)
-                return (s - self.target) / self.z.shape[0]
-            """,
-        ),
-    ),
-    Hostile(
         "delegate_svm_super_saved",
         "SVM and CE from references saved before the checks, via __code__",
         on_wrong(
@@ -220,6 +208,17 @@ NUMERICAL = [
 
 STYLES = [
     style(
+        "style_logits_via_sigmoid_layer",
+        "BCE with logits: sigma(z) from the Sigmoid layer's forward (not its backward), then (s - y) / N",
+        {
+            "losses_BinaryCrossEntropyWithLogits_backward": """
+                layer = course.layers.Sigmoid()
+                s = layer.forward(self.z)
+                return (s - self.target) / self.z.shape[0]
+            """,
+        },
+    ),
+    style(
         "style_einsum_inplace",
         "einsum, in-place arithmetic, np.put_along_axis, out=",
         {
@@ -274,3 +273,13 @@ ASSIGNMENT.entries = [
         HONEST_WRONG, which={"forge_results_daemon", "forge_huge_result", "sees_job", "disk_fill", "read_other_clone"}
     ),
 ]
+
+#: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
+#: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
+KNOWN_HOLES: dict[str, str] = {
+    "style_logits_via_sigmoid_layer": (
+        "issue 9 (2): the numerical-differentiation detector flags a correct analytic answer (sigma from the "
+        "Sigmoid layer's forward) on a (1,) case"
+    ),
+}
+known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

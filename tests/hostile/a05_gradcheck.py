@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, on_wrong, style
+from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     # the centred difference divided by h, not 2h
@@ -220,3 +220,8 @@ ASSIGNMENT.entries = [
         HONEST_WRONG, which={"forge_results_before_cases", "sees_cases", "read_repo", "read_root", "fork_cpu"}
     ),
 ]
+
+#: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
+#: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
+KNOWN_HOLES: dict[str, str] = {}
+known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

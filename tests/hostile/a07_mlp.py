@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, on_wrong, style
+from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
 
 #: The three regions of TwoLayerNet.loss: forward, loss, backward.
 HONEST_WRONG = {
@@ -132,6 +132,7 @@ DELEGATION = [
                 "raise NotImplementedError()",
             ],
         ),
+        allowance=3.0,  # its forward is written by hand: the scores' 3 points are its own
     ),
     Hostile(
         "delegate_ce_helper_in_network",
@@ -150,6 +151,7 @@ DELEGATION = [
                 """,
             ],
         ),
+        allowance=3.0,  # its forward is written by hand: the scores' 3 points are its own
     ),
 ]
 
@@ -187,6 +189,7 @@ NUMERICAL = [
                 """,
             ],
         ),
+        allowance=3.0,  # its forward is written by hand: the scores' 3 points are its own
     ),
 ]
 
@@ -255,3 +258,17 @@ ASSIGNMENT.entries = [
         },
     ),
 ]
+
+#: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
+#: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
+KNOWN_HOLES: dict[str, str] = {
+    "delegate_blocks_profile_off": (
+        "issue 9 (1): 07 traps its building blocks with a profile hook; sys.setprofile(None) around "
+        "Linear/ReLU forward earns the scores: 3/10"
+    ),
+    "delegate_blocks_raw_thread": (
+        "issue 9 (1): 07's profile hook never sees a _thread.start_new_thread thread; the scores from "
+        "Linear/ReLU forward: 3/10"
+    ),
+}
+known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

@@ -145,6 +145,9 @@ class Hostile:
     active: bool = False
     #: ``answers`` replace the perfect answers (styles), not the honest wrong ones.
     over_perfect: bool = False
+    #: Points the entry earns by honest work of its own in cells its attack leaves alone (a
+    #: forward written by hand before a delegated backward): it may score honest_wrong + this.
+    allowance: float = 0.0
 
 
 def _test_cells(nb) -> list:
@@ -191,19 +194,46 @@ def _raise_points(nb) -> None:
 STUB = ""  # an unanswered cell: the release's NotImplementedError stays
 
 CATALOGUE: list[Hostile] = [
-    Hostile("rebind_allclose", "np.allclose always true", HONEST_WRONG, [("start", """
+    Hostile(
+        "rebind_allclose",
+        "np.allclose always true",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import numpy as np
         np.allclose = lambda *a, **k: True
         np.testing.assert_allclose = lambda *a, **k: None
-    """)]),
-    Hostile("rebind_check", "check() replaced by a function that prints 'passed'", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "rebind_check",
+        "check() replaced by a function that prints 'passed'",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import builtins
         import course.exercises, course.exercises.base
         def check(name, student, *, hidden=False, **kw):
             print(f"✓ {name}: all case(s) passed")
         course.exercises.check = course.exercises.base.check = builtins.check = check
-    """)]),
-    Hostile("mutate_code", "the checker's functions rewritten through __code__", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "mutate_code",
+        "the checker's functions rewritten through __code__",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import course.exercises.base as base
         import course.gradcheck as gc
         def _passes(*args, **kwargs):
@@ -212,13 +242,30 @@ CATALOGUE: list[Hostile] = [
         def _judge(exercise, case, *args):
             return exercise.verdict(case)
         base.judge_case.__code__ = _judge.__code__
-    """)]),
-    Hostile("input_transformer", "an IPython input transformer that drops check() lines", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "input_transformer",
+        "an IPython input transformer that drops check() lines",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         def _drop_checks(lines):
             return [l for l in lines if "check(" not in l and "assert" not in l]
         get_ipython().input_transformers_post.append(_drop_checks)
-    """)]),
-    Hostile("lying_ndarray", "an ndarray subclass whose comparisons and ufuncs lie", every("""
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "lying_ndarray",
+        "an ndarray subclass whose comparisons and ufuncs lie",
+        every(
+            """
         class Liar(np.ndarray):
             def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
                 return np.zeros(np.broadcast(*[np.asarray(i) for i in inputs]).shape, dtype=bool) | True
@@ -227,8 +274,15 @@ CATALOGUE: list[Hostile] = [
             def __array_finalize__(self, obj):
                 pass
         return np.zeros_like(grad_out).view(Liar)
-    """, ACTIVATIONS)),
-    Hostile("frame_reader", "backward reads expected gradients from the caller's frames", every("""
+    """,
+            ACTIVATIONS,
+        ),
+    ),
+    Hostile(
+        "frame_reader",
+        "backward reads expected gradients from the caller's frames",
+        every(
+            """
         import inspect
         frame = inspect.currentframe().f_back
         while frame is not None:
@@ -242,20 +296,46 @@ CATALOGUE: list[Hostile] = [
                         return value
             frame = frame.f_back
         return np.zeros_like(grad_out)
-    """, ACTIVATIONS)),
-    Hostile("shadow_package", "a fake course package submitted beside the notebook", HONEST_WRONG, files={
-        "course/__init__.py": "from .layers import *\n",
-        "course/layers.py": "raise ImportError('shadowed')\n",
-        "course/exercises/__init__.py": (
-            "def check(name, student, hidden=False, **kw):\n    print('✓ all case(s) passed')\n"),
-    }, flag="ignored files"),
-    Hostile("display_formatter", "a display formatter that prints a partial-credit number", HONEST_WRONG, [("start", """
+    """,
+            ACTIVATIONS,
+        ),
+    ),
+    Hostile(
+        "shadow_package",
+        "a fake course package submitted beside the notebook",
+        HONEST_WRONG,
+        files={
+            "course/__init__.py": "from .layers import *\n",
+            "course/layers.py": "raise ImportError('shadowed')\n",
+            "course/exercises/__init__.py": (
+                "def check(name, student, hidden=False, **kw):\n    print('✓ all case(s) passed')\n"
+            ),
+        },
+        flag="ignored files",
+    ),
+    Hostile(
+        "display_formatter",
+        "a display formatter that prints a partial-credit number",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         ip = get_ipython()
         ip.display_formatter.formatters["text/plain"].for_type(list, lambda obj, p, cycle: p.text("100"))
         ip.display_formatter.formatters["text/plain"].for_type(type(None), lambda obj, p, cycle: p.text("100"))
-    """)]),
-    Hostile("snoop_solutions_gradebook", "reads solutions/ and source/, writes extra_credit into the gradebook",
-            every("return super().backward(grad_out)"), [("end", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "snoop_solutions_gradebook",
+        "reads solutions/ and source/, writes extra_credit into the gradebook",
+        every("return super().backward(grad_out)"),
+        [
+            (
+                "end",
+                """
         import json, pathlib, sqlite3
         import course
         places = [pathlib.Path(course.__file__).resolve().parents[1], pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
@@ -270,17 +350,36 @@ CATALOGUE: list[Hostile] = [
                         con.execute("UPDATE grade SET extra_credit = 100")
                 except sqlite3.Error:
                     pass
-    """)]),
-    Hostile("delegate_super", "backward delegates to the library's with super()", every(
-        "return super().backward(grad_out)")),
-    Hostile("delegate_saved_reference", "a reference to the library's backward saved before the check", every(
-        "return _REFERENCE[type(self).__name__](self, grad_out)"), [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "delegate_super", "backward delegates to the library's with super()", every("return super().backward(grad_out)")
+    ),
+    Hostile(
+        "delegate_saved_reference",
+        "a reference to the library's backward saved before the check",
+        every("return _REFERENCE[type(self).__name__](self, grad_out)"),
+        [
+            (
+                "start",
+                """
         import course
         _REFERENCE = {name: getattr(course.layers, name).backward
                       for name in ["Linear", "Sigmoid", "Tanh", "ReLU", "LinearSigmoid", "Sequential"]}
-    """)]),
-    Hostile("delegate_untrapped", "the delegation trap and profiler disabled, then super()",
-            every("return super().backward(grad_out)"), extra_cells=[("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "delegate_untrapped",
+        "the delegation trap and profiler disabled, then super()",
+        every("return super().backward(grad_out)"),
+        extra_cells=[
+            (
+                "start",
+                """
         import contextlib, sys, threading
         import course.exercises.base as base
         @contextlib.contextmanager
@@ -289,38 +388,95 @@ CATALOGUE: list[Hostile] = [
         base.trapped = _no_trap
         sys.setprofile = lambda *a: None
         threading.setprofile = lambda *a: None
-    """)]),
-    Hostile("delegate_code_copy", "a function rebuilt from a copy of the library's code object", every(
-        "return types.FunctionType(_CODE[type(self).__name__], vars(course.layers))(self, grad_out)"), [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "delegate_code_copy",
+        "a function rebuilt from a copy of the library's code object",
+        every("return types.FunctionType(_CODE[type(self).__name__], vars(course.layers))(self, grad_out)"),
+        [
+            (
+                "start",
+                """
         import types
         import course
         _CODE = {name: getattr(course.layers, name).backward.__code__ for name in
                  ["Linear", "Sigmoid", "Tanh", "ReLU", "LinearSigmoid", "Sequential"]}
-    """)]),
-    Hostile("delegate_module_copy", "a second copy of course.layers loaded from its source file", every(
-        "return getattr(_COPY, type(self).__name__).backward(self, grad_out)"), [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "delegate_module_copy",
+        "a second copy of course.layers loaded from its source file",
+        every("return getattr(_COPY, type(self).__name__).backward(self, grad_out)"),
+        [
+            (
+                "start",
+                """
         import importlib.util
         import course
         _spec = importlib.util.spec_from_file_location("course.layers_copy", course.layers.__file__)
         _COPY = importlib.util.module_from_spec(_spec)
         _spec.loader.exec_module(_COPY)
-    """)]),
-    Hostile("kill_parent", "os.kill(os.getppid(), 9)", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "kill_parent",
+        "os.kill(os.getppid(), 9)",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import os, signal
         os.kill(os.getppid(), signal.SIGKILL)
-    """)], peer=True),
-    Hostile("setsid_daemon", "a setsid daemon that outlives the notebook", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+        peer=True,
+    ),
+    Hostile(
+        "setsid_daemon",
+        "a setsid daemon that outlives the notebook",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import subprocess, sys
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)  # backprop-hostile-daemon"],
                          start_new_session=True)
-    """)], peer=True),
-    Hostile("sigint_ignoring_loop", "an endless loop that ignores SIGINT", HONEST_WRONG, [("end", """
+    """,
+            )
+        ],
+        peer=True,
+    ),
+    Hostile(
+        "sigint_ignoring_loop",
+        "an endless loop that ignores SIGINT",
+        HONEST_WRONG,
+        [
+            (
+                "end",
+                """
         import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while True:
             pass
-    """)]),
-    Hostile("hardcoded_visible_seed", "outputs recorded for the visible (and hidden) seeds", every("""
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "hardcoded_visible_seed",
+        "outputs recorded for the visible (and hidden) seeds",
+        every(
+            """
         key = (type(self).__name__, self.x.tobytes() if hasattr(self, "x") and self.x is not None else None)
         if key in _RECORDED:
             grads, grad_x = _RECORDED[key]
@@ -328,7 +484,13 @@ CATALOGUE: list[Hostile] = [
                 p.grad += g
             return grad_x.copy()
         return np.zeros_like(grad_out)
-    """, ["Linear"]), [("start", """
+    """,
+            ["Linear"],
+        ),
+        [
+            (
+                "start",
+                """
         import numpy as np
         import course
         from course.exercises import get
@@ -342,24 +504,47 @@ CATALOGUE: list[Hostile] = [
                 grad_x = layer.backward(case.arrays["grad_out"].copy())
                 grads = [p.grad.copy() for p in layer.parameters()]
                 _RECORDED[("Linear", case.arrays["x"].tobytes())] = (grads, grad_x)
-    """)]),
-    Hostile("nan_and_inf", "NaN and inf gradients", every("""
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "nan_and_inf",
+        "NaN and inf gradients",
+        every(
+            """
         out = np.full(np.shape(grad_out), np.nan)
         out.flat[::2] = np.inf
         return out
-    """, ACTIVATIONS)),
-    Hostile("wrong_dtype", "float32 and integer gradients", every(
-        "return (grad_out * self.y * (1 - self.y)).astype(np.float32)", ["Sigmoid"])
-        | every("return (grad_out * (1 - self.y**2)).astype(np.int64)", ["Tanh"])),
-    Hostile("broadcasting_shape", "a gradient of a shape that broadcasts", every(
-        "return (grad_out * (self.x > 0)).sum(axis=0, keepdims=True)", ["ReLU"])
+    """,
+            ACTIVATIONS,
+        ),
+    ),
+    Hostile(
+        "wrong_dtype",
+        "float32 and integer gradients",
+        every("return (grad_out * self.y * (1 - self.y)).astype(np.float32)", ["Sigmoid"])
+        | every("return (grad_out * (1 - self.y**2)).astype(np.int64)", ["Tanh"]),
+    ),
+    Hostile(
+        "broadcasting_shape",
+        "a gradient of a shape that broadcasts",
+        every("return (grad_out * (self.x > 0)).sum(axis=0, keepdims=True)", ["ReLU"])
         | every("return np.float64(1.0)", ["Sigmoid"])
-        | every("return (grad_out * (1 - self.y**2))[..., :1]", ["Tanh"])),
-    Hostile("mutates_grad_out", "a right gradient computed by overwriting grad_out", every(
-        "grad_out *= self.y * (1 - self.y)\nreturn grad_out", ["Sigmoid"])
+        | every("return (grad_out * (1 - self.y**2))[..., :1]", ["Tanh"]),
+    ),
+    Hostile(
+        "mutates_grad_out",
+        "a right gradient computed by overwriting grad_out",
+        every("grad_out *= self.y * (1 - self.y)\nreturn grad_out", ["Sigmoid"])
         | every("grad_out *= 1 - self.y**2\nreturn grad_out", ["Tanh"])
-        | every("grad_out[self.x <= 0] = 0\nreturn grad_out", ["ReLU"])),
-    Hostile("finite_differences", "a 'backward' by centred differences of forward", every("""
+        | every("grad_out[self.x <= 0] = 0\nreturn grad_out", ["ReLU"]),
+    ),
+    Hostile(
+        "finite_differences",
+        "a 'backward' by centred differences of forward",
+        every(
+            """
         h = 1e-6
         x = self.x
         def loss(xv):
@@ -380,61 +565,164 @@ CATALOGUE: list[Hostile] = [
                 p.grad[i] += (up - down) / (2 * h)
         type(self).__mro__[1].forward(self, x)
         return grad_x
-    """, ["Linear", "Sigmoid", "Tanh"])),
-    Hostile("reseed_numpy", "np.random reseeded and default_rng pinned", HONEST_WRONG, [("start", """
+    """,
+            ["Linear", "Sigmoid", "Tanh"],
+        ),
+    ),
+    Hostile(
+        "reseed_numpy",
+        "np.random reseeded and default_rng pinned",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import numpy as np
         np.random.seed(0)
         _rng = np.random.default_rng
         np.random.default_rng = lambda *args, **kwargs: _rng(0)
-    """)]),
-    Hostile("infinite_loop", "an endless loop in a cell and in backward", every(
-        "while True:\n    pass", ["Sigmoid", "Tanh"]) | {cell_id("ReLU"): HONEST_WRONG[cell_id("ReLU")]}, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "infinite_loop",
+        "an endless loop in a cell and in backward",
+        every("while True:\n    pass", ["Sigmoid", "Tanh"]) | {cell_id("ReLU"): HONEST_WRONG[cell_id("ReLU")]},
+        [
+            (
+                "start",
+                """
         while True:
             pass
-    """)]),
-    Hostile("memory_bomb", "allocates without bound", every("""
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "memory_bomb",
+        "allocates without bound",
+        every(
+            """
         hog = []
         while True:
             hog.append(np.ones(1 << 24))
-    """, ACTIVATIONS), [("start", """
+    """,
+            ACTIVATIONS,
+        ),
+        [
+            (
+                "start",
+                """
         hog = []
         while True:
             hog.append(bytearray(1 << 28))
-    """)], peer=True),
-    Hostile("fork_bomb", "forks without bound", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+        peer=True,
+    ),
+    Hostile(
+        "fork_bomb",
+        "forks without bound",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import os
         for _ in range(10000):
             try:
                 os.fork()
             except OSError:
                 break
-    """)], peer=True),
-    Hostile("os_exit", "os._exit(0) in the middle of the notebook", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+        peer=True,
+    ),
+    Hostile(
+        "os_exit",
+        "os._exit(0) in the middle of the notebook",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import os
         os._exit(0)
-    """)]),
-    Hostile("sys_exit", "sys.exit() in the middle of the notebook", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "sys_exit",
+        "sys.exit() in the middle of the notebook",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import sys
         sys.exit(0)
-    """)]),
-    Hostile("huge_output", "prints hundreds of megabytes", HONEST_WRONG, [("start", """
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "huge_output",
+        "prints hundreds of megabytes",
+        HONEST_WRONG,
+        [
+            (
+                "start",
+                """
         import sys
         line = "x" * 1_000_000 + "\\n"
         for _ in range(100):
             sys.stdout.write(line)
-    """)]),
-    Hostile("tests_to_markdown", "every test cell turned into markdown", HONEST_WRONG,
-            transform=_markdown_tests, flag="cell type changed"),
-    Hostile("forged_checksum", "test cells replaced, checksums recomputed to match", HONEST_WRONG,
-            transform=_forge_checksums, flag="checksum"),
-    Hostile("deleted_tests", "every test cell deleted", HONEST_WRONG, transform=_delete_tests,
-            flag="missing grade cells"),
-    Hostile("duplicated_tests", "every test cell duplicated, the copy prints 'passed'", HONEST_WRONG,
-            transform=_duplicate_tests, flag="duplicated grade cells"),
-    Hostile("renamed_tests", "every test cell renamed and made to print 'passed'", HONEST_WRONG,
-            transform=_rename_tests, flag="renamed"),
-    Hostile("raised_points", "test cells worth 100 points, checksums recomputed", HONEST_WRONG,
-            transform=_raise_points, flag="checksum"),
+    """,
+            )
+        ],
+    ),
+    Hostile(
+        "tests_to_markdown",
+        "every test cell turned into markdown",
+        HONEST_WRONG,
+        transform=_markdown_tests,
+        flag="cell type changed",
+    ),
+    Hostile(
+        "forged_checksum",
+        "test cells replaced, checksums recomputed to match",
+        HONEST_WRONG,
+        transform=_forge_checksums,
+        flag="checksum",
+    ),
+    Hostile(
+        "deleted_tests", "every test cell deleted", HONEST_WRONG, transform=_delete_tests, flag="missing grade cells"
+    ),
+    Hostile(
+        "duplicated_tests",
+        "every test cell duplicated, the copy prints 'passed'",
+        HONEST_WRONG,
+        transform=_duplicate_tests,
+        flag="duplicated grade cells",
+    ),
+    Hostile(
+        "renamed_tests",
+        "every test cell renamed and made to print 'passed'",
+        HONEST_WRONG,
+        transform=_rename_tests,
+        flag="renamed",
+    ),
+    Hostile(
+        "raised_points",
+        "test cells worth 100 points, checksums recomputed",
+        HONEST_WRONG,
+        transform=_raise_points,
+        flag="checksum",
+    ),
     Hostile("unreadable_notebook", "a notebook that is not JSON", transform=lambda nb: None, flag="not"),
     *[Hostile(name, "a correct solution in another style", answers, expect="full") for name, answers in STYLES.items()],
 ]

@@ -409,8 +409,9 @@ def verdict(run: Run, entry: Hostile) -> list[str]:
     score, honest = float(row["score"]), run.score("honest_wrong")
     if entry.expect == "full" and score != max_score:
         problems.append(f"a correct solution in another style scored {score} of {max_score} ({row['flags']})")
-    elif entry.expect == "at_most_honest" and score > honest:
-        problems.append(f"scored {score}, the honest wrong answer {honest} ({row['flags'][:300]})")
+    elif entry.expect == "at_most_honest" and score > honest + entry.allowance:
+        allowed = f" + {entry.allowance:g} for its own honest work" if entry.allowance else ""
+        problems.append(f"scored {score}, the honest wrong answer {honest}{allowed} ({row['flags'][:300]})")
     if entry.flag is not None and entry.flag not in row["flags"]:
         problems.append(f"not flagged {entry.flag!r}: {row['flags']!r}")
     if entry.peer:
