@@ -185,7 +185,7 @@ STYLES = [
             "relative_error": """
             a = np.asarray(a, dtype=np.float64)
             b = np.asarray(b, dtype=np.float64)
-            num = np.abs(a - b)
+            num = np.array(np.abs(a - b))  # an array even for 0-d inputs, so that out= works
             den = np.maximum(np.abs(a) + np.abs(b), 1e-8)
             np.divide(num, den, out=num)
             return float(num.max()) if num.ndim else float(num)
@@ -223,5 +223,11 @@ ASSIGNMENT.entries = [
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
-KNOWN_HOLES: dict[str, str] = {}
+KNOWN_HOLES: dict[str, str] = {
+    "style_state_cells": (
+        "issue 9 (8)/(2): np.seterr(invalid='raise') in the student's cell, now kept by slicing, makes "
+        "the grader's own numerical-differentiation detector raise FloatingPointError in Swish's large "
+        "case: 7/11 for a correct answer"
+    ),
+}
 known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

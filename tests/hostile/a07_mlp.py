@@ -262,6 +262,10 @@ ASSIGNMENT.entries = [
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
 KNOWN_HOLES: dict[str, str] = {
+    "many_sleeping_cells": (
+        "issue 9 (7) exhaustion: fifteen cells sleeping 9 s each (135 s in all) all run in the checking "
+        "run; the answers defined after them score 10/10"
+    ),
     "delegate_blocks_profile_off": (
         "issue 9 (1): 07 traps its building blocks with a profile hook; sys.setprofile(None) around "
         "Linear/ReLU forward earns the scores: 3/10"
