@@ -311,3 +311,17 @@ def test_the_shared_copy_is_made_once_compiled_and_read_only(monkeypatch):
     # A change to the package (its files' sizes or times) makes a new copy.
     monkeypatch.setattr(withhold, "_package_signature", lambda: "changed")
     assert withhold.shared_copy(functions) != first
+
+
+def test_the_mlp_assignment_withholds_its_building_blocks_forwards_included():
+    """07_mlp's network is made of layers and a loss: their forwards, not only their backwards,
+    are left out of its checking run, so a TwoLayerNet.loss assembled from them earns nothing."""
+    names = ["mlp.TwoLayerNet.scores", "mlp.TwoLayerNet.loss", "mlp.TwoLayerNet.grads"]
+    [group] = engine._groups(_jobs(names))
+    kept = _kept(group.withheld)
+    blocks = ["course.layers.Linear.forward", "course.layers.ReLU.forward", "course.losses.SoftmaxCrossEntropy.forward",
+              "course.network.TwoLayerNet.loss", "course.network.TwoLayerNet.forward", "course.layers.Linear.backward"]
+    assert set(blocks) <= kept, set(blocks) - kept
+    # Elsewhere the forwards stay: later assignments' checks build on them.
+    [group] = engine._groups(_jobs(["layers.Linear.backward"]))
+    assert "course.layers.Linear.forward" not in _kept(group.withheld)

@@ -250,8 +250,8 @@ _STAGES = [
     ("grads", "TwoLayerNet.loss (gradients)", _FORWARD_TRAPS + _LOSS_TRAPS + _BACKWARD_TRAPS),
 ]
 for _part, _title, _traps in _STAGES:
-    _exercise = register(TwoLayerNetExercise(f"mlp.TwoLayerNet.{_part}", _title, _part, _traps))
-    # The autograder's checking run leaves out the graded method itself (forward and predict
-    # only call loss); the building blocks of course.layers and course.losses stay available,
-    # as in any later assignment, and a call to them is still pointed out in the notebook.
-    _exercise.withheld = [(TwoLayerNet, "loss")]
+    # The autograder's checking run withholds what it traps (the default): the network's loss,
+    # forward and predict, and the building blocks of course.layers and course.losses, forwards
+    # included, that a two-layer network is made of. The notebook's demos still use them: they
+    # run in the notebook run, with the whole library.
+    register(TwoLayerNetExercise(f"mlp.TwoLayerNet.{_part}", _title, _part, _traps))

@@ -124,7 +124,13 @@ class Detector:
     # -- the profile hook's view: Python-level calls --------------------------------------
 
     def call(self, frame: Any) -> None:
-        """Inspect the arguments of a Python-level call (a profile hook's "call" event)."""
+        """Inspect the arguments of a Python-level call (a profile hook's "call" event), with
+        numpy's error settings of its own: a notebook's ``np.seterr(all="raise")`` is for its
+        arithmetic, not the detector's."""
+        with np.errstate(all="ignore"):
+            self._call(frame)
+
+    def _call(self, frame: Any) -> None:
         code = frame.f_code
         count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
         if count == 0:
@@ -159,6 +165,11 @@ class Detector:
             self.note("complex", f"cmath.{function.__name__} used: the complex step")
 
     def _array_argument(self, code: Any, value: np.ndarray) -> None:
+        if value.size < 2:
+            # One number near an input's is no sign of anything (an honest sigmoid of a logit
+            # near its target, say); a difference quotient is still caught on the larger cases
+            # that every check also has.
+            return
         for name, original, scale in self.inputs:
             if value.shape != original.shape:
                 continue
@@ -193,6 +204,10 @@ class Detector:
 
     def ufunc(self, ufunc: np.ufunc, inputs: tuple, result: Any) -> None:
         """Inspect one ufunc on tracked arrays (``inputs`` as the student passed them)."""
+        with np.errstate(all="ignore"):
+            self._ufunc(ufunc, inputs, result)
+
+    def _ufunc(self, ufunc: np.ufunc, inputs: tuple, result: Any) -> None:
         if any(_is_complex(i) for i in inputs) or any(_is_complex(r) for r in _results(result)):
             self.note("complex", f"np.{ufunc.__name__} applied to the input with complex numbers: the complex step")
             return
