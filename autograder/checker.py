@@ -11,7 +11,8 @@ The grader executes a notebook twice, in two sandboxes that share nothing:
   outputs as ``.npy`` bytes to the trusted grader, which judges them.
 
 Answer cells (nbgrader solution cells) may use ``answer_cpu_seconds`` of CPU each, other cells
-``other_cpu_seconds``, and each ``cell_wall_seconds`` of wall-clock time: this run needs the
+``other_cpu_seconds``, and each ``cell_wall_seconds`` of wall-clock time (all of them together
+``cells_cpu_seconds`` and ``cells_wall_seconds``): this run needs the
 notebook's definitions, not its experiments. A cell stopped at its budget is reported in
 ``status.json``.
 
@@ -64,16 +65,17 @@ def run_cells(shell, cells: list[dict], job: dict) -> list[str]:
     """Run every cell with its CPU budget; returns notes on cells that failed or were stopped."""
     notes: list[str] = []
     total_left = float(job["cells_cpu_seconds"])
+    wall_left = float(job.get("cells_wall_seconds", 2 * total_left))  # many sleeping cells, together
     devnull = open(os.devnull, "w")  # noqa: SIM115 - open for the life of the process
     for number, cell in enumerate(cells, start=1):
         if not cell["source"].strip():
             continue
         budget = min(job["answer_cpu_seconds"] if cell["answer"] else job["other_cpu_seconds"], total_left)
-        if budget <= 0:
-            notes.append(f"cell {number} was not run: the checking run's CPU budget for cells was used up")
+        wall = min(job.get("cell_wall_seconds", 3 * budget), wall_left)
+        if budget <= 0 or wall <= 0:
+            notes.append(f"cell {number} was not run: the checking run's time for cells was used up")
             continue
         start, started = _cpu(), time.monotonic()
-        wall = job.get("cell_wall_seconds", 3 * budget)
         signal.signal(signal.SIGPROF, _interrupt)
         signal.signal(signal.SIGALRM, _wall)
         signal.setitimer(signal.ITIMER_PROF, budget)
@@ -90,6 +92,7 @@ def run_cells(shell, cells: list[dict], job: dict) -> list[str]:
             signal.setitimer(signal.ITIMER_REAL, 0)
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         total_left -= _cpu() - start
+        wall_left -= time.monotonic() - started
         if isinstance(error, KeyboardInterrupt) and time.monotonic() - started >= wall:
             notes.append(f"cell {number} was stopped after {wall:g} s of wall-clock time (is it waiting or sleeping?)")
         elif isinstance(error, KeyboardInterrupt):

@@ -496,8 +496,9 @@ class _CheckRun(_NotebookRun):
     checks, it sends the source of the ``given_back`` functions after every first result is in.
     """
 
-    #: CPU seconds for each answer cell, each other cell, and all cells together.
-    ANSWER_CPU, OTHER_CPU, CELLS_CPU = 10, 2, 40
+    #: CPU seconds for each answer cell, each other cell, and all cells together; wall-clock
+    #: seconds for all cells together (each has the notebook's cell timeout).
+    ANSWER_CPU, OTHER_CPU, CELLS_CPU, CELLS_WALL = 10, 2, 40, 80
     #: CPU seconds the checking process may use beyond its cells (start-up, starting the cases).
     MARGIN_CPU = 30
     #: Most outputs one case may return, and the bytes beyond four times its inputs' size it may.
@@ -545,6 +546,7 @@ class _CheckRun(_NotebookRun):
             "other_cpu_seconds": self.OTHER_CPU,
             "cells_cpu_seconds": self.CELLS_CPU,
             "cell_wall_seconds": float(self.cell_timeout),
+            "cells_wall_seconds": float(self.CELLS_WALL),
         }
         (self.workdir / "job.json").write_text(json.dumps(job, default=_json_default))
         shutil.copy(Path(__file__).with_name("checker.py"), self.workdir / "checker.py")

@@ -394,3 +394,16 @@ def test_a_cell_that_switches_off_its_timer_is_stopped_by_the_process_limit(tmp_
     run = engine.grade(notebook(CORRECT, spin), workdir=workdir, cell_timeout=3, cpu_seconds=2)
     assert scores(run) == {"test_linear": False, "hidden_linear": False}
     assert "this check did not finish" in run.verdicts["test_linear"].messages[0]
+
+
+def test_sleeping_cells_together_get_a_fixed_wall_clock_budget_in_the_checking_run(tmp_path, monkeypatch):
+    """Each cell has the cell timeout, and all of them together CELLS_WALL: many sleeping cells
+    (each within its own timeout) cannot hold the checking run for their sum."""
+    monkeypatch.setattr(engine._CheckRun, "CELLS_WALL", 4)
+    nb = notebook(CORRECT)
+    sleeper = "import time\ntime.sleep(3)\ncourse.slept = True  # touches a needed name: the checking run keeps it"
+    for _ in range(3):
+        nb.cells.insert(1, nbformat.v4.new_code_cell(sleeper))
+    run, workdir = grade(nb, tmp_path)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}  # the answer came after them
+    assert "the checking run's time for cells was used up" in " ".join(run.verdicts["test_linear"].messages)

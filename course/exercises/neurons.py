@@ -12,6 +12,7 @@ from .. import activations as A
 from .. import layers as L
 from .. import neuron as N
 from ..gradcheck import TensorCheck
+from ..network import TwoLayerNet
 from .base import Case, Verdict, judge_rng, register
 from .kinds import ElementwiseExercise, FunctionExercise, LayerExercise, away_from
 
@@ -229,7 +230,24 @@ def _layer_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     return configs
 
 
-register(ActivationFunctionExercise("neurons.layer_forward", "layer_forward", N.layer_forward, _layer_settings))
+#: Library code that computes a layer of neurons, or a network of them, as a whole: the forward
+#: exercises' checking runs leave it out (a LinearSigmoid's forward is layer_forward itself).
+#: The activations stay: applying g is part of the answer, not all of it.
+_FORWARD_BLOCKS = [
+    (L.Linear, "forward"),
+    (L.LinearSigmoid, "forward"),
+    (L.Sequential, "forward"),
+    (N.Neuron, "forward"),
+    (N.Perceptron, "forward"),
+    (N.LogisticRegression, "predict_proba"),
+    (TwoLayerNet, "forward"),
+    (TwoLayerNet, "loss"),
+]
+
+_layer_forward = register(
+    ActivationFunctionExercise("neurons.layer_forward", "layer_forward", N.layer_forward, _layer_settings)
+)
+_layer_forward.withheld = _layer_forward.traps + _FORWARD_BLOCKS
 
 
 def _network_arrays(n: int, d: int, h1: int, h2: int, c: int) -> dict[str, list[int]]:
@@ -249,9 +267,10 @@ def _network_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     ]
 
 
-register(
+_three_layer_forward = register(
     FunctionExercise(
         "neurons.three_layer_forward", "three_layer_forward", N.three_layer_forward, _network_settings,
         traps=[(N, "three_layer_forward"), (N, "layer_forward")],
     )
 )
+_three_layer_forward.withheld = _three_layer_forward.traps + _FORWARD_BLOCKS
