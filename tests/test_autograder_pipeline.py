@@ -230,8 +230,9 @@ def test_sample_class_grades(sample_run):
     assert float(grades["buggy"]["hidden_layers_Sigmoid_backward"]) == 0
     for cheater in ("cheater_rebind", "cheater_snoop"):
         assert float(grades[cheater]["score"]) <= buggy, cheater
-        assert "called the library's answer: Linear.backward" in grades[cheater]["flags"], cheater
-    for honest in ("perfect", "blank", "buggy", "partial"):
+    # The snooper delegates with super(); the other one's tampering with its kernel has no effect.
+    assert "called the library's answer: Linear.backward" in grades["cheater_snoop"]["flags"]
+    for honest in ("perfect", "blank", "buggy", "partial", "cheater_rebind"):
         assert "called the library's answer" not in grades[honest]["flags"], honest
     assert 0 < float(grades["partial"]["score"]) < max_score
     assert sum(float(grades["partial"][c]) for c in cells) == float(grades["partial"]["score"])
