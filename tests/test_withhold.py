@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -325,3 +326,47 @@ def test_the_mlp_assignment_withholds_its_building_blocks_forwards_included():
     # Elsewhere the forwards stay: later assignments' checks build on them.
     [group] = engine._groups(_jobs(["layers.Linear.backward"]))
     assert "course.layers.Linear.forward" not in _kept(group.withheld)
+
+
+#: Lambdas outside any function in the library, vetted: none computes a derivative. (A lambda in
+#: module-level data cannot be withheld; what computes a gradient must be a def.)
+VETTED_LAMBDAS = {
+    "course.exercises.gradients": {
+        "lambda x, a: lambda z: z @ a['A'] @ z",
+        "lambda x, a: lambda z: np.sin(z) * z",
+        "lambda x, a: lambda z: _ce(z, a['labels'])",
+        "lambda x, a: lambda _ignored: np.tanh(x @ a['W'])",
+    },
+    "course.exercises.graphs": {
+        "lambda a: a.exp()", "lambda a: a.tanh()", "lambda a: a.sigmoid()", "lambda a, b: a + b",
+        "lambda a, b: a - b", "lambda a, b: a * b", "lambda a, b: a / b", "lambda a, c: a + c",
+        "lambda a, c: c + a", "lambda a, c: a * c", "lambda a, c: c * a", "lambda a, c: c - a",
+        "lambda a, c: c / a", "lambda a, c: a ** c",
+    },
+}
+
+
+def _outer_lambdas(tree: ast.AST):
+    """Lambdas not inside a function (module or class level, data included)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if isinstance(node, ast.Lambda):
+            yield node
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def test_no_gradient_hides_in_a_lambda_outside_a_function():
+    found: dict[str, set[str]] = {}
+    for path in sorted(withhold.package_dir.rglob("*.py")):
+        module = withhold._module_name(path)
+        for node in _outer_lambdas(ast.parse(path.read_text())):
+            if node.args.args and node.args.args[0].arg == "rng":
+                continue  # draws a case's settings from a generator: no derivative in that
+            found.setdefault(module, set()).add(ast.unparse(node))
+    unvetted = {m: sorted(v - VETTED_LAMBDAS.get(m, set())) for m, v in found.items()}
+    unvetted = {m: v for m, v in unvetted.items() if v}
+    assert not unvetted, f"write these as functions so checking runs can withhold them, or vet them here: {unvetted}"
