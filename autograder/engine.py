@@ -52,6 +52,7 @@ from course.exercises.base import Case, Verdict, judge_case, unpack_result
 
 from . import sandbox, withhold
 from .cells import MARKERS, parse_test_cell
+from .pool import kill_processes
 from .slicing import needed_cells
 
 __all__ = ["CHECK_UID_OFFSET", "CellVerdict", "GradingRun", "grade", "run_flags", "strip_hidden_tests"]
@@ -646,12 +647,7 @@ class _CheckRun(_NotebookRun):
             strays = [p for p in mine if p.pid != checker.pid and _pid_namespace(p.pid) == namespace]
         else:
             strays = [p for p in holders if p.pid != checker.pid]
-        for proc in strays:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(strays, timeout=5)
+        kill_processes(strays, timeout=5)
         try:
             if checker.num_threads() > 1:
                 return "a cell left a thread running in the checking run, so its checks were not run"

@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["Failure", "run_tasks"]
+__all__ = ["Failure", "kill_processes", "run_tasks"]
 
 _PR_SET_PDEATHSIG = 1
 _STARTED = "started"
@@ -80,12 +80,18 @@ def _kill_tree(pid: int) -> None:
         family = [*parent.children(recursive=True), parent]
     except psutil.Error:
         return
-    for proc in family:
+    kill_processes(family, timeout=10)
+
+
+def kill_processes(procs: list[psutil.Process], timeout: float) -> None:
+    """SIGKILL each of ``procs`` (those already gone are passed over) and wait up to
+    ``timeout`` seconds for them to go."""
+    for proc in procs:
         try:
             proc.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(family, timeout=10)
+    psutil.wait_procs(procs, timeout=timeout)
 
 
 class _Worker:
