@@ -63,7 +63,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check course autograder tests benchmarks
+	$(BIN)/ruff check course autograder tests benchmarks student
 
 # The sample class (autograder/sample_class/) and the student bundle (dist/student/) are built
 # from the release: regenerate them too.
@@ -87,4 +87,4 @@ bench-grading: $(STAMP) sandbox
 	$(BIN)/python benchmarks/bench_grading.py --students 16 --assignments 02_graphs 03_layers 07_mlp
 
 clean:
-	rm -rf $(VENV) out autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db .pytest_cache
+	rm -rf $(VENV) out dist autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db .pytest_cache
