@@ -407,3 +407,49 @@ def test_sleeping_cells_together_get_a_fixed_wall_clock_budget_in_the_checking_r
     run, workdir = grade(nb, tmp_path)
     assert scores(run) == {"test_linear": False, "hidden_linear": False}  # the answer came after them
     assert "the checking run's time for cells was used up" in " ".join(run.verdicts["test_linear"].messages)
+
+
+#: Takes over the checking process's own per-case function (found through the garbage
+#: collector) and answers every case in that process, by centred differences, bypassing the
+#: case's child, its CPU limit and the detector; it writes on each case's pipe.
+TAKE_OVER_THE_CHECKER = """
+import __main__, os, io, json
+import numpy as np
+from course.exercises.base import pack_result, encode_outputs
+def numeric(f, a, g, h=1e-6):
+    out = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        old = a[i]; a[i] = old + h; up = np.sum(f() * g); a[i] = old - h; down = np.sum(f() * g); a[i] = old
+        out[i] = (up - down) / (2 * h)
+    return out
+def forged(namespace, job, check, payload, fd):
+    from course.exercises.base import Case, get
+    with np.load(io.BytesIO(payload)) as d:
+        arrays = {k: d[k] for k in d.files}
+    case = Case(check["label"], arrays, check["config"])
+    class FD(course.layers.Linear):
+        def backward(self, g):
+            f = lambda: self.x @ self.W.data + self.b.data
+            self.W.grad += numeric(f, self.W.data, g)
+            self.b.grad += numeric(f, self.b.data, g)
+            return numeric(f, self.x, g)
+    outputs = get(check["exercise"]).run(FD, case)  # no detector, no traps: straight in the parent
+    os.write(fd, pack_result(encode_outputs(outputs), []))
+    os.close(fd)
+import gc
+checker = [g for g in gc.get_objects() if isinstance(g, dict) and "run_case_in_child" in g and "serve" in g][0]
+checker["run_case_in_child"] = forged
+Linear.patched = True
+"""
+
+
+def test_a_cell_that_takes_over_the_checker_cannot_finish_the_large_case(tmp_path, monkeypatch):
+    """The limit the README states: code a cell leaves in the checking process can answer a
+    case on its pipe, but then within the process's CPU limit, which the large cases (sized
+    beyond any finite-difference scheme) exceed; the cell's small case alone earns nothing."""
+    monkeypatch.setattr(engine._CheckRun, "CELLS_CPU", 5)
+    monkeypatch.setattr(engine._CheckRun, "MARGIN_CPU", 5)
+    run, _ = grade(notebook("        raise NotImplementedError()", TAKE_OVER_THE_CHECKER), tmp_path)
+    assert scores(run) == {"test_linear": False, "hidden_linear": False}
+    messages = run.verdicts["test_linear"].messages
+    assert len(messages) == 1 and "large batch" in messages[0]  # the forged small case "passed"
