@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     "sigmoid_grad": "s = sigmoid(x)\nreturn s * s",  # σ² instead of σ(1 − σ)
@@ -133,15 +133,6 @@ DELEGATION = [
                 out[i] = gate.backward(1.0)[0] if x[i] != 0 else 0.0
             return out
         """,
-        ),
-    ),
-    Hostile(
-        "delegate_binary_step",
-        "ReLU' and Leaky ReLU' from course.activations.binary_step",
-        on_wrong(
-            HONEST_WRONG,
-            relu_grad="return course.activations.binary_step(x)",
-            leaky_relu_grad="return alpha + (1.0 - alpha) * course.activations.binary_step(x)",
         ),
     ),
     Hostile(
@@ -313,6 +304,15 @@ NUMERICAL = [
 ]
 
 STYLES = [
+    # Not an attack (the lead's call): the unit step IS ReLU's derivative, as np.heaviside is.
+    style(
+        "style_relu_via_binary_step",
+        "ReLU' and Leaky ReLU' from course.activations.binary_step, the unit step",
+        {
+            "relu_grad": "return course.activations.binary_step(x)",
+            "leaky_relu_grad": "return alpha + (1.0 - alpha) * course.activations.binary_step(x)",
+        },
+    ),
     style(
         "style_functions_and_where",
         "np.where, np.exp(-|x|), out=, 0-d arrays and lists accepted",
@@ -382,7 +382,6 @@ ASSIGNMENT.entries = [
         HONEST_WRONG,
         which={
             "forge_results_before_cases",
-            "forge_results_thread",
             "sees_cases",
             "read_other_clone",
             "read_root",
@@ -390,22 +389,31 @@ ASSIGNMENT.entries = [
         },
     ),
 ]
+# Graded together: each answers its own cells (activations, neuron forwards, Maxout), or only
+# appends cells that read what the sandbox hides. forge_results_thread is 03's and 06's.
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_a",
+    "delegate_activations_grad",
+    "delegate_neuron_forward",
+    "delegate_maxout_via_linear",
+)
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_b",
+    "delegate_layer_backwards",
+    "delegate_layers_forward",
+    "delegate_maxout_super",
+)
+bundle(ASSIGNMENT.entries, "bundle_delegate_c", "delegate_linear_sigmoid", "numdiff_maxout_columns")
+bundle(
+    ASSIGNMENT.entries, "bundle_styles", "style_relu_via_binary_step", "style_maxout_einsum_helper", "style_state_cells"
+)
+bundle(
+    ASSIGNMENT.entries, "bundle_machine", "forge_results_before_cases", "sees_cases", "read_other_clone", "read_root"
+)
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
-KNOWN_HOLES: dict[str, str] = {
-    "active_content": (
-        "issue 9 (6) active content: the feedback HTML is clean, but a raw <script> in a markdown cell "
-        "stays in the autograded notebook that the formgrader renders (a false alarm if the formgrader "
-        "sanitises when it renders)"
-    ),
-    "delegate_binary_step": (
-        "issue 9 (1) delegation: course.activations.binary_step is ReLU' (and gives Leaky ReLU') and stays "
-        "callable: 6/25"
-    ),
-    "delegate_layers_forward": (
-        "issue 9 (1) delegation: layer_forward/three_layer_forward via course.layers "
-        "Linear/Sigmoid/Sequential forward stay callable: 3/25"
-    ),
-}
+KNOWN_HOLES: dict[str, str] = {}
 known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

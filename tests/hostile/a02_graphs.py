@@ -4,7 +4,7 @@ the topological backward pass."""
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 #: The six regions of the Value cell: +, *, **, exp, tanh, sigmoid.
 OPS_WRONG = [
@@ -271,6 +271,16 @@ ASSIGNMENT.entries = [
         HONEST_WRONG, which={"forge_results_daemon", "sees_job", "read_repo", "read_environ", "sleeping_cell"}
     ),
 ]
+# Graded together: the styles answer distinct cells; the rest only append cells that read what
+# the sandbox hides. (Gates, Value's operators and backward depend on one another: not bundled.)
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_styles",
+    "style_recursive_topo_sort",
+    "style_gates_tuples_and_numpy",
+    "style_state_cells",
+)
+bundle(ASSIGNMENT.entries, "bundle_machine", "sees_job", "read_repo", "read_environ")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.

@@ -5,7 +5,7 @@ complex step, forged results, styles that set interpreter state."""
 from __future__ import annotations
 
 from .catalogue import HONEST_WRONG, Hostile, cell_id
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 _LINEAR_VIA_MAXOUT = """
 piece = course.layers.Maxout(self.W.data.shape[0], self.W.data.shape[1], k=1, rng=0)
@@ -263,6 +263,24 @@ ASSIGNMENT.entries = [
         },
     ),
 ]
+# Graded together: each answers its own layers' cells (Linear, the activations and LinearSigmoid
+# are separate classes), or only appends cells that read what the sandbox hides.
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_a",
+    "delegate_linear_via_maxout",
+    "delegate_activations_grad",
+    "delegate_linear_sigmoid_via_linear",
+)
+bundle(ASSIGNMENT.entries, "bundle_delegate_b", "delegate_other_layers", "numdiff_linear_per_column")
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_styles",
+    "style_noncontiguous_and_out",
+    "style_recursive_sequential",
+    "style_state_cells",
+)
+bundle(ASSIGNMENT.entries, "bundle_machine", "forge_results_before_cases", "sees_cases")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     # the gradient of the log-likelihood, not of the loss: the sign flipped
@@ -269,10 +269,20 @@ ASSIGNMENT.entries = [
     *DELEGATION,
     *NUMERICAL,
     *STYLES,
-    *common_attacks(
-        HONEST_WRONG, which={"forge_results_daemon", "forge_huge_result", "sees_job", "disk_fill", "read_other_clone"}
-    ),
+    *common_attacks(HONEST_WRONG, which={"sees_job", "disk_fill", "read_other_clone"}),
 ]
+# forge_results_daemon is 02's, forge_huge_result 03's. Graded together: each answers its own
+# losses' cells (separate classes).
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_a",
+    "delegate_ce_private_helper",
+    "delegate_penalties_via_network",
+    "delegate_bce_via_gates",
+)
+bundle(ASSIGNMENT.entries, "bundle_delegate_b", "delegate_ce_exercise_reference", "delegate_losses_to_each_other")
+bundle(ASSIGNMENT.entries, "bundle_delegate_c", "delegate_ce_via_network", "numdiff_complex_step_penalties")
+bundle(ASSIGNMENT.entries, "bundle_styles", "style_einsum_inplace", "style_helpers_and_state")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     # the centred difference divided by h, not 2h
@@ -220,6 +220,24 @@ ASSIGNMENT.entries = [
         HONEST_WRONG, which={"forge_results_before_cases", "sees_cases", "read_repo", "read_root", "fork_cpu"}
     ),
 ]
+# Graded together: each answers its own cells (numerical_gradient, relative_error, Swish), or
+# only appends cells that read what the sandbox hides.
+bundle(ASSIGNMENT.entries, "bundle_delegate_a", "delegate_gradcheck_helpers", "delegate_swish_via_sigmoid_grad")
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_b",
+    "delegate_gradcheck_private",
+    "delegate_judge_exact_gradients",
+    "numdiff_swish_centred_columns",
+)
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_c",
+    "delegate_gradcheck_compare",
+    "delegate_check_elementwise",
+    "numdiff_swish_complex_step",
+)
+bundle(ASSIGNMENT.entries, "bundle_machine", "forge_results_before_cases", "sees_cases", "read_repo", "read_root")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 HONEST_WRONG = {
     "SGD_step": "for p in self.params:\n    p.data += self.lr * p.grad",  # uphill
@@ -160,15 +160,19 @@ ASSIGNMENT.entries = [
         HONEST_WRONG, which={"forge_results_thread", "sees_job", "active_content", "read_environ", "memory_children"}
     ),
 ]
+# Graded together: each answers its own cells (SGD, RMSProp, the schedules).
+bundle(
+    ASSIGNMENT.entries,
+    "bundle_delegate_a",
+    "delegate_momentum_as_sgd",
+    "delegate_adam_as_rmsprop",
+    "delegate_schedules_classes",
+)
+bundle(ASSIGNMENT.entries, "bundle_styles", "style_vectorised_inplace", "style_state_cells")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
 KNOWN_HOLES: dict[str, str] = {
-    "active_content": (
-        "issue 9 (6) active content: the feedback HTML is clean, but a raw <script> in a markdown cell "
-        "stays in the autograded notebook that the formgrader renders (a false alarm if the formgrader "
-        "sanitises when it renders)"
-    ),
     "sees_job": (
         "issue 9 (3) results only from the case: the cells read job.json, and answers written only when "
         "they can see it score 22/22"

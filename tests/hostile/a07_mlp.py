@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalogue import Hostile
-from .corpus import Assignment, common_attacks, known_holes, on_wrong, style
+from .corpus import Assignment, bundle, common_attacks, known_holes, on_wrong, style
 
 #: The three regions of TwoLayerNet.loss: forward, loss, backward.
 HONEST_WRONG = {
@@ -250,14 +250,16 @@ ASSIGNMENT.entries = [
         HONEST_WRONG,
         which={
             "forge_results_before_cases",
-            "forge_results_daemon",
             "sees_cases",
             "read_other_clone",
-            "disk_fill",
             "many_sleeping_cells",
         },
     ),
 ]
+# forge_results_daemon is 02's, disk_fill 04's. Graded together: the cells that read what the
+# sandbox hides. (Every other entry answers the one cell TwoLayerNet.loss.)
+bundle(ASSIGNMENT.entries, "bundle_styles", "style_einsum_helpers", "style_state_cells")
+bundle(ASSIGNMENT.entries, "bundle_machine", "forge_results_before_cases", "sees_cases", "read_other_clone")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.

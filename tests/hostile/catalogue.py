@@ -148,6 +148,10 @@ class Hostile:
     #: Points the entry earns by honest work of its own in cells its attack leaves alone (a
     #: forward written by hand before a delegated backward): it may score honest_wrong + this.
     allowance: float = 0.0
+    #: The shared notebook the entry is graded in, with the other entries of the same bundle
+    #: (attacks that do not interfere: distinct answer cells, appended cells that print or read).
+    #: Its verdicts are then the bundle's row; see :func:`hostile.harness.merge_bundle`.
+    bundle: str | None = None
 
 
 def _test_cells(nb) -> list:

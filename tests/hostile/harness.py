@@ -136,6 +136,53 @@ def build_entry(entry: Hostile, assignment: Assignment, release, source, plant: 
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+def merge_bundle(name: str, members: list[Hostile], assignment: Assignment) -> Hostile:
+    """One submission holding the attacks of ``members`` (all with ``bundle == name``): each
+    member's answers that differ from its base (the honest wrong answers, or the perfect ones for
+    styles) go into their own cells, which no other member may touch; the extra cells follow one
+    another in the members' order. The bundle may score what its members' allowances add up to."""
+    if len({m.over_perfect for m in members}) != 1 or len({m.expect for m in members}) != 1:
+        raise ValueError(f"bundle {name}: styles and attacks (or different expectations) do not mix")
+    if any(m.transform is not None or m.known_hole for m in members):
+        raise ValueError(f"bundle {name}: notebook edits and known holes are graded alone")
+    base = {} if members[0].over_perfect else assignment.honest_wrong
+    answers: dict[str, object] = dict(base)
+    owner: dict[str, str] = {}
+    for member in members:
+        for gid, body in member.answers.items():
+            if gid in base and base[gid] == body:
+                continue
+            if gid in owner:
+                raise ValueError(f"bundle {name}: {member.name} and {owner[gid]} both answer {gid}")
+            owner[gid] = member.name
+            answers[gid] = body
+    return Hostile(
+        name,
+        "; ".join(f"{m.name}: {m.what}" for m in members),
+        answers,
+        [cell for m in members for cell in m.extra_cells],
+        files={k: v for m in members for k, v in m.files.items()},
+        expect=members[0].expect,
+        peer=any(m.peer for m in members),
+        over_perfect=members[0].over_perfect,
+        allowance=sum(m.allowance for m in members),
+    )
+
+
+def submissions(assignment: Assignment) -> list[Hostile]:
+    """What is graded for ``assignment``'s entries: each entry alone, or its bundle once."""
+    out, seen = [], set()
+    for entry in assignment.entries:
+        if entry.bundle is None:
+            out.append(entry)
+        elif entry.bundle not in seen:
+            seen.add(entry.bundle)
+            out.append(
+                merge_bundle(entry.bundle, [e for e in assignment.entries if e.bundle == entry.bundle], assignment)
+            )
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # Grading
 # ----------------------------------------------------------------------------------------
@@ -158,6 +205,8 @@ class Run:
     #: Canary files (named after the run's token) found outside OUT after grading.
     canaries: list[str] = field(default_factory=list)
     clone_changed: bool = False
+    #: The bundles graded (name -> the merged submission), see :func:`merge_bundle`.
+    bundles: dict[str, Hostile] = field(default_factory=dict)
 
     def score(self, student: str) -> float:
         return float(self.rows[student]["score"])
@@ -245,7 +294,8 @@ def grade_corpus(assignment: Assignment, tmp: Path, plant: Planted, *, first_uid
     }.items():
         (subs / student).mkdir(parents=True)
         nbformat.write(nb, str(subs / student / f"{name}.ipynb"))
-    for entry in assignment.entries:
+    graded = submissions(assignment)
+    for entry in graded:
         folder = subs / entry.name
         folder.mkdir(parents=True)
         (folder / f"{name}.ipynb").write_text(build_entry(entry, assignment, release, source, plant))
@@ -293,6 +343,7 @@ def grade_corpus(assignment: Assignment, tmp: Path, plant: Planted, *, first_uid
         _sandbox_processes(first_uid, workers),
         _canaries(plant.token, out),
         _clone_digest(plant.clone) != clone_before,
+        {e.name: e for e in graded if e.name not in {x.name for x in assignment.entries}},
     )
 
 
@@ -344,6 +395,10 @@ def find_evidence(run: Run, student: str, what: str) -> list[str]:
     return [str(p.relative_to(run.out)) for p in student_pages(run.out, student) if needle in p.read_bytes()]
 
 
+#: A fenced code block of markdown (``` or ~~~, to the closing fence or the end of the cell).
+_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)", re.S | re.M)
+
+
 class _Executable(HTMLParser):
     """Collects the text of scripts, event-handler attributes and javascript: URLs."""
 
@@ -371,6 +426,14 @@ class _Executable(HTMLParser):
             self.found.append(data)
 
 
+def markdown_active(source: str) -> list[str]:
+    """The executable content from the ``hostile_xss`` markers in a markdown cell's ``source``
+    (HTML in a fenced code block is shown as text: only the rest can run)."""
+    parser = _Executable()
+    parser.feed(_FENCED.sub("", source))
+    return [x[:120] for x in parser.found if "hostile_xss" in x]
+
+
 def find_active_content(run: Run, student: str) -> list[str]:
     """Executable content from ``student`` (the ``hostile_xss`` markers) in their feedback pages
     and in the autograded notebook the formgrader shows."""
@@ -386,8 +449,8 @@ def find_active_content(run: Run, student: str) -> list[str]:
             except ValueError:
                 continue
             for cell in nb.get("cells", []):
-                if cell.get("cell_type") == "markdown" and "<script" in "".join(cell.get("source", "")):
-                    found.append(f"{path.name}: raw <script> in a markdown cell")
+                if cell.get("cell_type") == "markdown":
+                    found += [f"{path.name}: markdown cell: {x}" for x in markdown_active("".join(cell["source"]))]
                 for output in cell.get("outputs", []):
                     data = output.get("data", {})
                     if "application/javascript" in data:
@@ -402,27 +465,38 @@ def find_active_content(run: Run, student: str) -> list[str]:
 def verdict(run: Run, entry: Hostile) -> list[str]:
     """Everything wrong with the outcome of ``entry``: empty when the grader held."""
     max_score = run.max_score
-    row = run.rows.get(entry.name)
+    graded = run.bundles[entry.bundle] if entry.bundle else entry
+    student = graded.name
+    row = run.rows.get(student)
     if row is None:
-        return [f"no row for {entry.name} in grades.csv"]
+        return [f"no row for {student} in grades.csv"]
     problems = []
     score, honest = float(row["score"]), run.score("honest_wrong")
+    cells = ", ".join(f"{k}={v}" for k, v in row.items() if k not in _ROW_FIELDS and v and float(v) > 0)
     if entry.expect == "full" and score != max_score:
         problems.append(f"a correct solution in another style scored {score} of {max_score} ({row['flags']})")
-    elif entry.expect == "at_most_honest" and score > honest + entry.allowance:
-        allowed = f" + {entry.allowance:g} for its own honest work" if entry.allowance else ""
-        problems.append(f"scored {score}, the honest wrong answer {honest}{allowed} ({row['flags'][:300]})")
+    elif entry.expect == "at_most_honest" and score > honest + graded.allowance:
+        allowed = f" + {graded.allowance:g} for its own honest work" if graded.allowance else ""
+        problems.append(
+            f"scored {score}, the honest wrong answer {honest}{allowed}; cells that scored: {cells} "
+            f"({row['flags'][:300]})"
+        )
     if entry.flag is not None and entry.flag not in row["flags"]:
         problems.append(f"not flagged {entry.flag!r}: {row['flags']!r}")
     if entry.peer:
-        peer = run.score(f"{entry.name}_peer")
+        peer = run.score(f"{student}_peer")
         if peer != max_score:
             problems.append(f"the perfect submission graded beside it scored {peer}")
-    problems += [f"secret in the output: {x}" for x in find_secrets(run, entry.name, entry.secrets)]
+    problems += [f"secret in the output: {x}" for x in find_secrets(run, student, entry.secrets)]
     if entry.evidence:
         problems += [
-            f"evidence of {entry.evidence} exhaustion in {x}" for x in find_evidence(run, entry.name, entry.evidence)
+            f"evidence of {entry.evidence} exhaustion in {x}" for x in find_evidence(run, student, entry.evidence)
         ]
     if entry.active:
-        problems += [f"active content: {x}" for x in find_active_content(run, entry.name)]
+        problems += [f"active content: {x}" for x in find_active_content(run, student)]
+    if entry.bundle and problems:
+        problems.insert(0, f"graded in the bundle {student!r} ({graded.what[:400]})")
     return problems
+
+
+_ROW_FIELDS = frozenset({"student_id", "assignment", "score", "max_score", "flags"})
