@@ -283,14 +283,11 @@ bundle(
 bundle(ASSIGNMENT.entries, "bundle_delegate_b", "delegate_ce_exercise_reference", "delegate_losses_to_each_other")
 bundle(ASSIGNMENT.entries, "bundle_delegate_c", "delegate_ce_via_network", "numdiff_complex_step_penalties")
 bundle(ASSIGNMENT.entries, "bundle_styles", "style_einsum_inplace", "style_helpers_and_state")
+bundle(ASSIGNMENT.entries, "bundle_machine", "sees_job", "read_other_clone")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
 KNOWN_HOLES: dict[str, str] = {
-    "sees_job": (
-        "issue 9 (3) results only from the case: the cells read job.json (and cases/), and answers "
-        "written only when they can see it score 22/24 (the 2 lost are the detector's false positive)"
-    ),
     "style_logits_via_sigmoid_layer": (
         "issue 9 (2): the numerical-differentiation detector flags a correct analytic answer (sigma from the "
         "Sigmoid layer's forward) on a (1,) case"

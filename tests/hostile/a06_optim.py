@@ -169,13 +169,9 @@ bundle(
     "delegate_schedules_classes",
 )
 bundle(ASSIGNMENT.entries, "bundle_styles", "style_vectorised_inplace", "style_state_cells")
+bundle(ASSIGNMENT.entries, "bundle_machine", "sees_job", "read_environ")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
-KNOWN_HOLES: dict[str, str] = {
-    "sees_job": (
-        "issue 9 (3) results only from the case: the cells read job.json, and answers written only when "
-        "they can see it score 22/22"
-    ),
-}
+KNOWN_HOLES: dict[str, str] = {}
 known_holes(ASSIGNMENT.entries, KNOWN_HOLES)

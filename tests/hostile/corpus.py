@@ -216,6 +216,13 @@ if {test}:
     exec(@@PERFECT@@, globals())
 """
 
+#: The job description is in the cells' folder in both runs (their limits): only case data in it
+#: (the checks, with their inputs, as the checking run once wrote it) would tell them anything.
+_JOB_HOLDS_CASES = (
+    '_os.path.exists("job.json") and any(k in __import__("json").load(open("job.json")) '
+    'for k in ("checks", "later", "cases"))'
+)
+
 _READ_CLONE = """
 import base64, glob, json, pathlib
 for path in sorted(glob.glob("@@CLONE@@/solutions/*/*.ipynb")) + sorted(glob.glob("@@CLONE@@/SECRET*")):
@@ -439,9 +446,9 @@ def common_attacks(honest_wrong: Mapping[str, object], *, which: set[str] | None
         ),
         Hostile(
             "sees_job",
-            "correct answers only if the cells can read the job description (job.json)",
+            "correct answers only if the job description the cells can read (job.json) holds the cases",
             hw,
-            [("end", _SEES.format(test='_os.path.exists("job.json")'))],
+            [("end", _SEES.format(test=_JOB_HOLDS_CASES))],
         ),
         # (5) reading the machine, and exfiltration into the feedback
         Hostile(
