@@ -263,18 +263,5 @@ bundle(ASSIGNMENT.entries, "bundle_machine", "forge_results_before_cases", "sees
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
-KNOWN_HOLES: dict[str, str] = {
-    "many_sleeping_cells": (
-        "issue 9 (7) exhaustion: fifteen cells sleeping 9 s each (135 s in all) all run in the checking "
-        "run; the answers defined after them score 10/10"
-    ),
-    "delegate_blocks_profile_off": (
-        "issue 9 (1): 07 traps its building blocks with a profile hook; sys.setprofile(None) around "
-        "Linear/ReLU forward earns the scores: 3/10"
-    ),
-    "delegate_blocks_raw_thread": (
-        "issue 9 (1): 07's profile hook never sees a _thread.start_new_thread thread; the scores from "
-        "Linear/ReLU forward: 3/10"
-    ),
-}
+KNOWN_HOLES: dict[str, str] = {}
 known_holes(ASSIGNMENT.entries, KNOWN_HOLES)
