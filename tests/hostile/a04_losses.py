@@ -287,10 +287,5 @@ bundle(ASSIGNMENT.entries, "bundle_machine", "sees_job", "read_other_clone")
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
-KNOWN_HOLES: dict[str, str] = {
-    "style_logits_via_sigmoid_layer": (
-        "issue 9 (2): the numerical-differentiation detector flags a correct analytic answer (sigma from the "
-        "Sigmoid layer's forward) on a (1,) case"
-    ),
-}
+KNOWN_HOLES: dict[str, str] = {}
 known_holes(ASSIGNMENT.entries, KNOWN_HOLES)
