@@ -241,11 +241,5 @@ bundle(ASSIGNMENT.entries, "bundle_machine", "forge_results_before_cases", "sees
 
 #: Entries that the grader of today loses to (strict xfails), by the part of issue 9 they wait for.
 #: Classified against the working tree of 2026-12-01 ~17:00 UTC; an XPASS means: remove the entry here.
-KNOWN_HOLES: dict[str, str] = {
-    "style_state_cells": (
-        "issue 9 (8)/(2): np.seterr(invalid='raise') in the student's cell, now kept by slicing, makes "
-        "the grader's own numerical-differentiation detector raise FloatingPointError in Swish's large "
-        "case: 7/11 for a correct answer"
-    ),
-}
+KNOWN_HOLES: dict[str, str] = {}
 known_holes(ASSIGNMENT.entries, KNOWN_HOLES)
