@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -958,3 +959,38 @@ def test_a_difference_quotient_the_detector_misses_fails_the_exactness_check(nam
     large = results[-1]
     assert not large.passed and "to machine precision" in large.message()
     assert "difference quotient" in large.message()
+
+
+@pytest.mark.parametrize(
+    "notebook", ["01_neurons/neurons", "03_layers/layers", "04_losses/losses", "05_gradcheck/gradcheck"]
+)
+def test_the_instructors_own_answers_are_never_flagged(notebook):
+    """The solutions, on many draws of every watched exercise's small cases (hidden ones too):
+    a mask that zeroes a small entry (Maxout's with a batch of one), a sigmoid of a logit near
+    its target, numpy's helpers handed the inputs, must not look like a difference quotient."""
+    import nbformat
+
+    from course.exercises import REGISTRY
+    from course.exercises.base import run_case
+
+    root = Path(__file__).resolve().parent.parent
+    nb = nbformat.read(str(root / "solutions" / f"{notebook}.ipynb"), as_version=4)
+    namespace: dict = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (meta.get("solution") or cell.source.lstrip().startswith(("import", "from"))):
+            exec(cell.source, namespace)
+    checked = 0
+    for name, exercise in REGISTRY.items():
+        symbol = name.split(".")[1]
+        if not exercise.watch_numerical or symbol not in namespace or not callable(namespace[symbol]):
+            continue
+        for seed in range(25):
+            for hidden in (False, True):
+                for case in exercise.cases(np.random.default_rng(seed), hidden):
+                    if "large" in case.label:
+                        continue
+                    problems = run_case(exercise, namespace[symbol], case)[1]
+                    assert not any("computed numerically" in p for p in problems), (name, seed, case.label, problems)
+                    checked += 1
+    assert checked > 50

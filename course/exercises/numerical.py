@@ -38,6 +38,7 @@ import contextlib
 import math
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,11 @@ def _name(code: Any) -> str:
     return "a lambda" if name.endswith("<lambda>") else name
 
 
+#: Where numpy's Python code lives: calls into it are numpy's machinery, not the function a
+#: finite difference evaluates (that one is the student's or the library's).
+_NUMPY = str(Path(np.__file__).parent)
+
+
 class Detector:
     """What the student's code did on one case that looks like numerical differentiation.
 
@@ -132,6 +138,9 @@ class Detector:
 
     def _call(self, frame: Any) -> None:
         code = frame.f_code
+        # numpy's own Python-level helpers (np.sum's dispatcher) are not the function a finite
+        # difference evaluates: only complex numbers handed to them count (np.where(x + 1j*h ...)).
+        machinery = code.co_filename.startswith(_NUMPY)
         count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
         if count == 0:
             return
@@ -152,11 +161,13 @@ class Detector:
             if _is_complex(value):
                 self.note("complex", f"{_name(code)} called with complex numbers: the complex step")
                 return
+            if machinery:
+                continue
             if isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind == "f":
                 self._array_argument(code, value)
             elif scalar is None and isinstance(value, float | np.floating) and math.isfinite(value):
                 scalar = float(value)
-        if scalar is not None:
+        if scalar is not None and not machinery:
             self._scalar_argument(code, scalar)
 
     def c_call(self, function: Any) -> None:
@@ -181,6 +192,8 @@ class Detector:
             # known by its step and the sum of its changes (x + h and x − h differ in sign)
             if step > SMALLEST_STEP * scale and not _is_step(original, difference, step, scale):
                 continue  # not x + h (somewhere), or x − max(x), the log-sum-exp shift
+            if np.all(value[difference != 0] == 0):
+                continue  # entries set to zero (a mask: ReLU's, Maxout's), not moved by a step
             version = 0.0 if step <= SMALLEST_STEP * scale else float(f"{float(np.sum(difference)) or step:.6g}")
             seen = self._seen.setdefault((code, name), set())
             seen.add(version)
