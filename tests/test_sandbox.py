@@ -179,8 +179,9 @@ WALK = """
 import json, os, sys
 allowed, skip = json.loads(sys.argv[1]), {"/proc", "/sys", "/dev"}
 outside, counts = [], dict.fromkeys(allowed, 0)
-def place(path):
-    return next((a for a in allowed if path == a or path.startswith(a.rstrip("/") + "/")), None)
+def place(path):  # the innermost allowed place (the repository may lie under /tmp, say)
+    found = [a for a in allowed if path == a or path.startswith(a.rstrip("/") + "/")]
+    return max(found, key=len) if found else None
 def unreadable(error):  # a folder it may not list: fine inside the allow-list, reported outside
     if place(error.filename) is None:
         outside.append(error.filename)
