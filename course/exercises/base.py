@@ -73,6 +73,13 @@ FLOAT32_ERRORS = (1e-7, 1e-5)
 FLOAT32_HINT = "an error this small looks like float32 arithmetic somewhere; " + FLOAT32_ADVICE
 
 
+def float32_values(a: np.ndarray) -> bool:
+    """Whether every entry of ``a`` is a float32 number widened back (a float32 result cast to float64)."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return bool(a.size) and bool(np.array_equal(a.astype(np.float32).astype(np.float64), a))
+
+
 @dataclass
 class Case:
     """One concrete test. ``arrays`` and ``config`` are all that crosses to the student's process."""

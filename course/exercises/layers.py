@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import layers as L
 from ..gradcheck import TOLERANCE, TensorCheck, compare, numerical_gradient
-from .base import register
+from .base import FLOAT32_HINT, float32_values, register
 from .kinds import LayerExercise, away_from
 
 __all__ = ["ExtrapolatedGradients", "compare_scaled", "extrapolated_gradient"]
@@ -152,6 +152,8 @@ class _ActivationLayerExercise(_LayerExercise):
         hint = (
             ""
             if passed
+            else FLOAT32_HINT
+            if float32_values(grad_x)
             else (
                 f"your dL/dx is off by a relative {err[worst]:.1e} at index {worst}: right to many digits, but far "
                 "more than round-off, as a numerical approximation (a difference quotient of the forward) is; "
