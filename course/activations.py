@@ -2,8 +2,12 @@
 
 Each ``f`` has a partner ``f_grad`` that returns the elementwise derivative
 ``df/dx`` evaluated at ``x``; the layers in :mod:`course.layers` multiply it by the
-upstream gradient. At a kink (ReLU, Leaky ReLU and ELU at 0, the step at 0) the
-derivative of the left piece is returned, as PyTorch does; gradient checks avoid kinks.
+upstream gradient. At a kink (ReLU and Leaky ReLU at 0, ELU at 0 when α ≠ 1, the step at 0)
+the derivative of the left piece is returned, as PyTorch does; gradient checks avoid kinks.
+ELU with α = 1 has no kink: both one-sided derivatives at 0 are 1.
+
+The binary step follows the perceptron's convention, firing for x > 0 only (step(0) = 0), so
+it agrees with :class:`course.neuron.Perceptron` and with ReLU'(x) = step(x) everywhere.
 
 Every function accepts anything :func:`numpy.asarray` accepts and computes in float64.
 """
@@ -39,8 +43,8 @@ def _as_float(x: ArrayLike) -> Array:
 
 
 def binary_step(x: ArrayLike) -> Array:
-    """The perceptron's activation: 1 where x >= 0, else 0."""
-    return (_as_float(x) >= 0).astype(np.float64)
+    """The perceptron's activation: 1 where x > 0, else 0 (so step(0) = 0, as the perceptron fires for z > 0)."""
+    return (_as_float(x) > 0).astype(np.float64)
 
 
 def binary_step_grad(x: ArrayLike) -> Array:
@@ -106,7 +110,7 @@ def elu(x: ArrayLike, alpha: float = 1.0) -> Array:
 
 
 def elu_grad(x: ArrayLike, alpha: float = 1.0) -> Array:
-    """1 for x > 0, α eˣ otherwise."""
+    """1 for x > 0, α eˣ otherwise (at 0 the left piece's α; with α = 1 both sides agree)."""
     x = _as_float(x)
     return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 

