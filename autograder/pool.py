@@ -5,20 +5,27 @@ breaks the whole executor. Here each worker process runs one task at a time; a t
 past its deadline, or whose worker dies, is reported as a :class:`Failure` and its worker (with
 every process it started) is killed and replaced, while the other workers carry on.
 
-Worker ``k`` (0-based) is told its slot ``k``, so that concurrent work can be kept apart (the
-grader gives each slot its own sandbox uid).
+Worker ``k`` (0-based) is told its slot ``first_slot + k``, so that concurrent work can be kept
+apart (the grader gives each slot its own sandbox uid).
+
+Workers are started as plain subprocesses of this interpreter (not with ``multiprocessing``),
+so that a pool can also run inside a process that ``multiprocessing`` will not let have
+children: a Dask worker under its nanny is a daemonic process (:mod:`autograder.cluster`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
+import importlib
 import os
 import signal
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -49,7 +56,6 @@ def _die_with_parent() -> None:
 
 def _serve(conn: Connection, slot: int, fn: Callable[[Any, int], Any], log_path: str | None) -> None:
     """A worker's main loop: receive a task, run ``fn(task, slot)``, send the result back."""
-    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if log_path is not None:
         # nbgrader, Jupyter and the sandbox write to stdout/stderr; keep the terminal for progress.
@@ -71,6 +77,21 @@ def _serve(conn: Connection, slot: int, fn: Callable[[Any, int], Any], log_path:
             trace = traceback.format_exc(limit=5)
             result = Failure(f"the grader failed on this submission ({trace.strip().splitlines()[-1]})\n{trace}")
         conn.send(result)
+
+
+def _child_main(fd: int, parent: int) -> None:
+    """Entry point of a worker process (``python -c``): the first message on the connection
+    ``fd`` says where to import the task function from, and the worker's slot and log."""
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    conn = Connection(fd)
+    path, module, name, slot, log_path = conn.recv()
+    sys.path[:] = path
+    fn = importlib.import_module(module)
+    for part in name.split("."):
+        fn = getattr(fn, part)
+    _serve(conn, slot, fn, log_path)
 
 
 def _kill_tree(pid: int) -> None:
@@ -95,38 +116,52 @@ def kill_processes(procs: list[psutil.Process], timeout: float) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, slot: int, fn: Callable, log_path: str | None, env: dict[str, str]) -> None:
+    """One worker process and the parent's end of its connection."""
+
+    def __init__(self, slot: int, fn: Callable, log_path: str | None, env: dict[str, str]) -> None:
+        if fn.__module__ == "__main__" or "<locals>" in fn.__qualname__:
+            raise ValueError(f"the pool's task function must be importable, not {fn.__module__}.{fn.__qualname__}")
         self.slot = slot
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, slot, fn, log_path), name=f"grader-{slot}", daemon=True)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)  # a spawned process starts with the parent's environment
-        try:
-            self.proc.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        self.conn, child = Pipe()
+        code = f"from autograder.pool import _child_main; _child_main({child.fileno()}, {os.getpid()})"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            pass_fds=[child.fileno()],
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+        )
         child.close()
+        self.sentinel = os.pidfd_open(self.proc.pid)  # readable once the process has ended
+        self.conn.send((list(sys.path), fn.__module__, fn.__qualname__, slot, log_path))
         self.task: Any = None
         self.deadline = 0.0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def stop(self) -> None:
         try:
             self.conn.send(None)
         except OSError:
             pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
 
     def kill(self) -> None:
-        if self.proc.pid is not None:
+        if self.proc.poll() is None:
             _kill_tree(self.proc.pid)
-        self.proc.join(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
         self.conn.close()
+        if self.sentinel >= 0:
+            os.close(self.sentinel)
+            self.sentinel = -1
 
 
 def run_tasks(
@@ -137,16 +172,16 @@ def run_tasks(
     timeout: float,
     log_dir: str | os.PathLike | None = None,
     env: dict[str, str] | None = None,
+    first_slot: int = 0,
 ) -> Iterator[tuple[Any, Any]]:
     """Run ``fn(task, slot)`` for every task in ``workers`` processes; yield ``(task, result)``
     in completion order. ``result`` is a :class:`Failure` when the task raised, ran longer than
     ``timeout`` seconds, or killed its process. ``fn`` must be importable (processes are spawned).
-    Workers write their output to ``log_dir/worker-<slot>.log`` and get ``env`` added to their
-    environment.
+    Worker ``k`` runs as slot ``first_slot + k``, writes its output to ``log_dir/worker-<slot>.log``
+    and gets ``env`` added to its environment.
 
     Stopping the iteration (or Ctrl-C in the caller) kills every worker and what it started.
     """
-    ctx = multiprocessing.get_context("spawn")
     pending = list(tasks)
     pending.reverse()
     pool: list[_Worker | None] = [None] * max(1, min(workers, len(pending)))
@@ -159,13 +194,13 @@ def run_tasks(
             for slot, worker in enumerate(pool):
                 if pending and (worker is None or worker.task is None):
                     if worker is None:
-                        worker = pool[slot] = _Worker(ctx, slot, fn, log_path(slot), env or {})
+                        worker = pool[slot] = _Worker(first_slot + slot, fn, log_path(first_slot + slot), env or {})
                     worker.task = pending.pop()
                     worker.deadline = time.monotonic() + STARTUP_SECONDS + timeout
                     worker.conn.send(worker.task)
             busy = [w for w in pool if w is not None and w.task is not None]
             nearest = min(w.deadline for w in busy)
-            wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=max(0.0, nearest - time.monotonic()))
+            wait([w.conn for w in busy] + [w.sentinel for w in busy], timeout=max(0.0, nearest - time.monotonic()))
             for worker in busy:
                 result, replace = None, False
                 try:
@@ -174,8 +209,8 @@ def run_tasks(
                         if isinstance(result, str) and result == _STARTED:
                             worker.deadline = time.monotonic() + timeout
                             result = None
-                    elif not worker.proc.is_alive():
-                        code = worker.proc.exitcode
+                    elif not worker.alive():
+                        code = worker.proc.returncode
                         how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
                         result, replace = Failure(f"the grading process died ({how})"), True
                     elif time.monotonic() > worker.deadline:
@@ -187,7 +222,7 @@ def run_tasks(
                 task, worker.task = worker.task, None
                 if replace:
                     worker.kill()
-                    pool[worker.slot] = None
+                    pool[pool.index(worker)] = None
                 yield task, result
     finally:
         for worker in pool:
