@@ -26,6 +26,7 @@ import io
 import json
 import secrets
 import sys
+import textwrap
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -524,6 +525,38 @@ class Verdicts(list):
         passed = sum(v.passed for v in self)
         return f"<{passed} of {len(self)} case(s) passed>"
 
+    def _ipython_display_(self) -> None:
+        # Shown as a cell's value, nothing: check() has printed its line already, and an
+        # `execute_result` in a test cell is read by nbgrader as a partial grade (a warning each).
+        pass
+
+
+class CheckFailed(GradCheckError):
+    """A ``check()`` that failed: IPython shows its message alone, without a traceback.
+
+    The message says everything the student can act on; the frames of the checker are noise
+    (and `nbgrader validate` prints them all for each failing cell).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return _wrapped(f"GradCheckError: {self}")
+
+
+class NotImplementedYet(NotImplementedError):
+    """A ``check()`` of an exercise whose stub is still there; shown like :class:`CheckFailed`."""
+
+    def _render_traceback_(self) -> list[str]:
+        return _wrapped(f"NotImplementedError: {self}")
+
+
+def _wrapped(message: str, width: int = 80) -> list[str]:
+    """The lines of ``message`` wrapped at ``width``, each keeping its indentation (nbgrader cuts longer ones)."""
+    lines = []
+    for line in message.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        lines.extend(textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_on_hyphens=False) or [""])
+    return lines
+
 
 def check(
     name: str, student: Any, *, hidden: bool = False, seed: int | None = None, quiet: bool = False
@@ -544,11 +577,11 @@ def check(
         verdicts.append(judge_case(exercise, case, encoded, problems))
     failed = [v for v in verdicts if not v.passed]
     if failed and all(v.problems == [NOT_IMPLEMENTED] and not v.checks for v in failed):
-        raise NotImplementedError(f"{exercise.title} is {NOT_IMPLEMENTED}")
+        raise NotImplementedYet(f"{exercise.title} is {NOT_IMPLEMENTED}")
     if failed:
         if not hidden:
             _show_picture(failed)
-        raise GradCheckError("\n".join(v.message(reveal=not hidden) for v in failed))
+        raise CheckFailed("\n".join(v.message(reveal=not hidden) for v in failed))
     if not quiet:
         kind = "hidden " if hidden else ""
         print(f"✓ {exercise.title}: all {len(verdicts)} {kind}case(s) passed")
