@@ -66,7 +66,10 @@ for _ in range(N):
     pid = os.fork()
     if pid == 0:
         os.close(r); os.close(release_w)
-        block = b"x" * SIZE  # written, so it is resident
+        try:
+            block = b"x" * SIZE  # written, so it is resident
+        except MemoryError:  # refused rather than killed: the total holds just the same
+            os._exit(3)
         os.write(w, b"1")
         os.read(release_r, 1)  # held until every child has said so or died
         os._exit(0)
@@ -74,27 +77,26 @@ for _ in range(N):
     kids.append((pid, r))
 held = sum(os.read(r, 1) == b"1" for _, r in kids)
 os.close(release_w)
-killed = sum(os.WIFSIGNALED(os.waitpid(pid, 0)[1]) for pid, _ in kids)
-print(held, killed)
+statuses = [os.waitpid(pid, 0)[1] for pid, _ in kids]
+killed = sum(os.WIFSIGNALED(s) for s in statuses)
+refused = sum(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 3 for s in statuses)
+print(held, killed, refused)
 """
 
 
 @needs_cgroups
-@pytest.mark.xfail(
-    strict=False,
-    reason="passes alone, failed twice in the whole parallel suite of a fresh clone (no child killed): "
-    "the total memory limit may not hold while other sandboxes start beside it; under investigation",
-)
 def test_memory_held_by_four_children_is_limited_in_total(tmp_path, groups):
     """Four children each hold 150 MiB, under the per-process limit of 400 MiB, but 600 MiB
     together: the total limit kills some of them."""
     limits = sandbox.Limits(memory_bytes=400 * 2**20, cpu_seconds=30, wall_seconds=120)
     result = run_python(HOLDERS.format(size=150 * 2**20), tmp_path, limits)
     assert result.returncode == 0, result.stderr
-    held, killed = map(int, result.stdout.split())
-    assert held < 4 and killed >= 1
-    assert result.out_of_memory
-    assert [g.kind for g in groups] and result.memory_peak <= 400 * 2**20
+    assert [g.kind for g in groups], f"the run had no control group: {result.notes}"
+    held, killed, refused = map(int, result.stdout.split())
+    why = f"held {held}, killed {killed}, refused {refused}; {result.notes}; {[g.dirs for g in groups]}"
+    assert held < 4 and killed + refused >= 1, why
+    assert result.out_of_memory or refused, why
+    assert result.memory_peak <= 400 * 2**20
 
 
 @needs_cgroups
@@ -102,7 +104,7 @@ def test_memory_within_the_total_is_not_disturbed(tmp_path):
     """The same four children with 50 MiB each fit in 400 MiB: nobody is killed."""
     limits = sandbox.Limits(memory_bytes=400 * 2**20, cpu_seconds=30, wall_seconds=120)
     result = run_python(HOLDERS.format(size=50 * 2**20), tmp_path, limits)
-    assert result.stdout.split() == [b"4", b"0"], result.stderr
+    assert result.stdout.split() == [b"4", b"0", b"0"], result.stderr
     assert not result.out_of_memory
 
 
