@@ -11,8 +11,13 @@ GRADE_HELP = """\
 Grade every submission of one assignment with nbgrader, hardened: each notebook runs in a
 sandbox and every graded check is decided outside the student's code.
 
-DIR holds one folder per student: DIR/<student_id>/<notebook>.ipynb. Files submitted beside
-the notebook are ignored (and flagged); a folder with no notebook to grade scores 0 (flagged).
+DIR holds one folder per student, DIR/<student_id>/<notebook>.ipynb, or is a Moodle, Canvas or
+Blackboard "download all submissions" (the zip itself or its unpacked folder): each student's
+id is taken from the LMS's naming and their latest resubmission is graded. Files submitted
+beside the notebook are ignored (and flagged); a student with no notebook to grade scores 0
+(flagged). With --roster, every student on it gets a row ("no submission": 0). Anything that
+cannot be attributed to a student is listed at the end and makes the exit status 1, unless
+--accept-unattributed is given.
 
 Writes, under OUT:
   grades.csv                          student_id, assignment, score, max_score, one column
@@ -21,9 +26,17 @@ Writes, under OUT:
   report.html                         pass rate per exercise, score histogram, the class table
   gradebook.db                        nbgrader's gradebook (or the database given by --db-url)
   course/                             the nbgrader course (run `nbgrader formgrader` there)
+  lms_students.csv                    student_id, lms, lms_name, lms_number (an LMS download's)
 
 Rerunning is safe: students already graded from the same files are skipped (an interrupted
 run resumes), regraded students replace their earlier grades. --force regrades everyone.
+"""
+
+EXPORT_HELP = """\
+Write the grades of OUT's gradebook as an LMS imports them: canvas (the gradebook import CSV),
+moodle (the assignment's offline grading worksheet) or moodle-gradebook (the gradebook's CSV
+import). Every student of the gradebook gets a row (0 without a submission); the LMS numbers
+come from OUT/lms_students.csv, written by `grade` from the LMS's download.
 """
 
 DEMO_HELP = """\
@@ -55,10 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--assignment", required=True, metavar="NAME",
                        help=f"the assignment, a folder of solutions/ ({', '.join(list_assignments())})")
     grade.add_argument("--submissions", required=True, type=Path, metavar="DIR",
-                       help="folder of DIR/<student_id>/<notebook>.ipynb")
+                       help="folder of DIR/<student_id>/<notebook>.ipynb, or an LMS's download (zip or folder)")
     grade.add_argument("--out", required=True, type=Path, metavar="OUT", help="output folder (created if needed)")
     _common(grade)
     grade.add_argument("--force", action="store_true", help="regrade students already graded from the same files")
+    grade.add_argument("--roster", metavar="FILE.csv", default=None,
+                       help="the class list: a CSV with a student_id (or id) column, optional name, first_name, "
+                            "last_name, email, lms_user_id; or `gradebook` for the gradebook's students table")
+    grade.add_argument("--accept-unattributed", action="store_true",
+                       help="exit 0 even when files of the download could not be attributed to a student")
+
+    export = commands.add_parser("export", help="write grades for Canvas or Moodle to import",
+                                 description=EXPORT_HELP)
+    export.add_argument("--to", required=True, choices=["canvas", "moodle", "moodle-gradebook"],
+                        help="the LMS's import format")
+    export.add_argument("--out", required=True, type=Path, metavar="OUT", help="the output folder of `grade`")
+    export.add_argument("--assignment", metavar="NAME", default=None,
+                        help="the assignment (default: all; moodle formats need one)")
+    export.add_argument("--file", type=Path, default=None, metavar="FILE",
+                        help="where to write (default: OUT/<format>_grades.csv)")
+    export.add_argument("--column", default="", metavar="HEADER",
+                        help="the assignment's column: Canvas's 'Name (id)' header, or Moodle's grade item name")
+    export.add_argument("--db-url", metavar="URL", default=None,
+                        help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
 
     demo = commands.add_parser("demo", help="grade the bundled sample class", description=DEMO_HELP)
     demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="OUT",
@@ -85,6 +117,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "export":
+        return _export(args)
     from .pipeline import Settings, UsageError, describe, grade
 
     common = dict(
@@ -94,8 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "grade":
-            summary = grade(Settings(args.assignment, args.submissions, args.out, force=args.force, **common))
+            roster = Path(args.roster) if args.roster else None
+            summary = grade(Settings(args.assignment, args.submissions, args.out, force=args.force,
+                                     roster=roster, **common))
             print(describe(summary))
+            if summary.unattributed and not args.accept_unattributed:
+                print(f"error: {len(summary.unattributed)} file(s) could not be attributed to a student (listed "
+                      "above); rename them as the LMS would, or pass --accept-unattributed", file=sys.stderr)
+                return 1
         else:
             from .demo import run_demo
 
@@ -105,6 +145,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """``export``: the gradebook of OUT as the LMS's import file."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from .export import gather, write
+    from .submission import COURSE_ID
+
+    out = args.out.resolve()
+    db_url = args.db_url or f"sqlite:///{out / 'gradebook.db'}"
+    if args.db_url is None and not (out / "gradebook.db").is_file():
+        print(f"error: no gradebook in {out} (run `python -m autograder grade` first, or pass --db-url)",
+              file=sys.stderr)
+        return 2
+    dest = args.file or out / f"{args.to}_grades.csv"
+    try:
+        with Gradebook(db_url, COURSE_ID) as gb:
+            lines = gather(gb, [args.assignment] if args.assignment else [], out / "lms_students.csv")
+        left_out = write(args.to, dest, lines, args.column)
+    except (MissingEntry, ValueError) as exc:
+        what = f"no assignment {args.assignment!r} in the gradebook" if isinstance(exc, MissingEntry) else exc
+        print(f"error: {what}", file=sys.stderr)
+        return 2
+    print(f"{args.to}: {len(lines) - len(left_out)} grade(s) written to {dest}")
+    if left_out:
+        print(f"left out (no Moodle participant number): {', '.join(left_out)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -84,3 +84,14 @@ c.OverwriteCells.add_missing_cells = False
 # browser: it is in both lists, so that the autograded notebook the formgrader renders is clean
 # too, and feedback is clean even from an autograded notebook made some other way.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]
+
+# `nbgrader zip_collect <assignment>` (from this folder): put the LMS's download, the zip as it
+# comes or its files, in autograder/downloaded/<assignment>/archive/; nbgrader extracts it to
+# .../extracted/ and copies each student's latest notebook to autograder/submitted/. Moodle,
+# Canvas and Blackboard names are read by autograder.lms.LmsCollector (the student's id is the
+# LMS's: Moodle's participant number, Canvas's user id, Blackboard's username). For other
+# names, set c.FileNameCollectorPlugin.named_regexp (LmsCollector falls back to it).
+from autograder.lms import LmsCollector  # noqa: E402
+
+c.ZipCollectApp.downloaded_directory = "autograder/downloaded"
+c.ZipCollectApp.collector_plugin = LmsCollector

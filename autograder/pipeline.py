@@ -92,6 +92,9 @@ class Settings:
     #: None: when there are fewer workers than cores, so that the runs use cores that would idle.
     side_by_side: bool | None = None
     progress: TextIO | None = field(default=sys.stderr, repr=False)
+    #: The class list (a CSV file, or Path("gradebook") for the gradebook's students table):
+    #: every student on it gets a row. None: the students of the download only.
+    roster: Path | None = None
 
 
 @dataclass
@@ -261,91 +264,222 @@ def _list(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> list[_Submission]:
-    """One :class:`_Submission` per student folder in DIR, with notebooks matched by name.
+def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> _Collected:
+    """One :class:`_Submission` per student of DIR, with notebooks matched by name.
 
-    A folder that holds files but no notebook to grade is a submission too (its ``notebooks``
-    are empty: it scores 0 and is flagged); only empty folders are passed over. A DIR in which
-    no folder holds a notebook at all is a usage error (most likely the wrong folder).
+    DIR is a folder of ``<student_id>/`` folders or an LMS's download (Moodle, Canvas,
+    Blackboard; :mod:`autograder.lms` reads the names). A student whose files hold no notebook
+    to grade is a submission too (its ``notebooks`` are empty: it scores 0 and is flagged); only
+    empty folders are passed over. With a roster, every student on it is a submission (0 points,
+    "no submission", when nothing came in) and the download's students it names by LMS number
+    or full name are graded under the roster's id. Entries attributed to no student are listed
+    in :attr:`_Collected.unattributed`. A DIR in which nothing is a notebook at all is a usage
+    error (most likely the wrong folder).
 
     Nothing is read through a link: a student folder that is a symbolic link is a row of 0
     points, flagged; a notebook that is a link, a FIFO, a device or a socket is rejected (0
     points for it), named in the flags and never opened. Other entries of those kinds are
     named too. A hard link is a regular file: it is graded as the file it is."""
+    from . import lms
+    from .roster import match
+
     root = settings.submissions
     if not root.is_dir():
         raise UsageError(f"submissions folder not found: {root}")
-    found, any_notebook = [], False
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.name.startswith("."):
+    base, download = lms.read_download(root)
+    roster = _read_roster(settings)
+    found: list[_Submission] = []
+    kept: list[lms.LmsStudent] = []
+    any_notebook = False
+    for s in download.students.values():
+        on_roster = match(roster, s.lms_number, s.lms_name) if s.lms != "folder" else None
+        student = on_roster.student_id if on_roster else s.student_id
+        if s.lms == "folder" and s.link:
+            sub = _linked_folder(student, source_digest, base / s.student_id)
+        elif s.lms == "folder":
+            sub, has_notebook = _from_folder(student, base / s.student_id, expected, source_digest)
+            any_notebook = any_notebook or has_notebook
+        else:
+            sub, has_notebook = _from_lms(student, s, root, expected, source_digest)
+            any_notebook = any_notebook or has_notebook
+        if sub is None:
             continue
-        folder = root / entry.name
-        if entry.is_symlink():
-            try:
-                to_folder = stat.S_ISDIR(os.stat(folder).st_mode)  # where it points: never opened
-            except OSError:
-                to_folder = False
-            if not to_folder:
-                continue
-            if not STUDENT_ID.match(entry.name):
-                _say(settings, f"skipped {printable(entry.name)!r}: {BAD_ID}")
-                continue
-            flag = "rejected the student folder: a symbolic link, not a folder (0 points)"
-            digest = hashlib.sha256(source_digest + b"folder is a link").hexdigest()
-            found.append(_Submission(entry.name, {}, [flag], digest))
-            any_notebook = True
+        if any(f.student == student for f in found):
+            download.unattributed.extend(_relative(f.path, root) for f in s.files)
             continue
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        entries, truncated = _walk(folder)
-        if not entries:
-            continue
-        if not STUDENT_ID.match(entry.name):
-            _say(settings, f"skipped {printable(entry.name)!r}: {BAD_ID}")
-            continue
-        top = [e for e in entries if "/" not in e.relative and e.relative.endswith(".ipynb")]
-        notebooks = [e for e in top if e.regular]
-        rejected = [e for e in top if not e.regular]
-        any_notebook = any_notebook or bool(top)
-        flags: list[str] = []
-        matched: dict[str, _Entry] = {}
-        by_name = {Path(e.relative).stem: e for e in notebooks}
-        for name in expected:
-            if name in by_name:
-                matched[name] = by_name[name]
-        unmatched = [e for e in notebooks if e not in matched.values()]
-        missing = [n for n in expected if n not in matched]
-        if len(missing) == 1 and len(unmatched) == 1:
-            matched[missing[0]] = unmatched.pop()
-            flags.append(f"notebook renamed: graded {printable(matched[missing[0]].relative)} as {missing[0]}.ipynb")
-            missing = []
-        for e in rejected:
-            lost = " (0 points for it)" if Path(e.relative).stem in missing else ""
-            flags.append(f"rejected {printable(e.relative)}: {e.kind}, not a file{lost}")
-        rejected_names = {Path(e.relative).stem for e in rejected}
-        if [m for m in missing if m not in rejected_names]:
-            names = ", ".join(m + ".ipynb" for m in missing if m not in rejected_names)
-            flags.append(f"no notebook named {names} (0 points for it)")
-        for name, e in list(matched.items()):
-            if e.size > MAX_NOTEBOOK_BYTES:
-                flags.append(f"{printable(e.relative)} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
-                             "(0 points for it)")
-                del matched[name]
-            elif e.nlink > 1:
-                flags.append(f"{printable(e.relative)} has {e.nlink} hard links (graded as the file it is)")
-        special = [f"{e.relative} ({e.kind})" for e in entries if not e.regular and e not in rejected]
-        if special:
-            flags.append(f"not read (links and special files): {_list(special)}")
-        ignored = [e.relative for e in entries if e.regular and e not in matched.values()]
-        if ignored:
-            flags.append(f"ignored files{' beside the notebook' if matched else ''}: {_list(ignored)}")
-        if truncated:
-            flags.append(f"more than {MAX_ENTRIES} files: the rest were not looked at")
-        found.append(_Submission(entry.name, {n: folder / e.relative for n, e in matched.items()}, flags,
-                                 _submission_digest(folder, entries, source_digest)))
+        found.append(sub)
+        if s.lms != "folder":
+            kept.append(replace(s, student_id=student))
     if not any_notebook:
-        raise UsageError(f"no notebooks found in {root}: expected {root}/<student_id>/<notebook>.ipynb")
-    return found
+        raise UsageError(f"no notebooks found in {root}: expected {root}/<student_id>/<notebook>.ipynb, "
+                         "or a Moodle, Canvas or Blackboard download (the zip or its folder)")
+    present = {s.student for s in found}
+    for r in roster:
+        if r.student_id not in present:
+            digest = hashlib.sha256(source_digest + b"no submission").hexdigest()
+            found.append(_Submission(r.student_id, {}, [NO_SUBMISSION], digest))
+    on_roster = {r.student_id for r in roster}
+    if roster:
+        for sub in found:
+            if sub.student not in on_roster:
+                sub.flags.append("not on the roster")
+    found.sort(key=lambda s: s.student)
+    prefix = "" if base == root else _relative(base, root) + "/"
+    return _Collected(found, kept, [prefix + u for u in download.unattributed])
+
+
+NO_SUBMISSION = "no submission"
+
+
+@dataclass
+class _Collected:
+    """What :func:`_collect` found: the submissions, the LMS's students, the unattributed entries."""
+
+    submissions: list[_Submission]
+    lms_students: list[Any]  # lms.LmsStudent, under the id they are graded as
+    unattributed: list[str]
+
+
+def _relative(path: Path, root: Path) -> str:
+    return printable(str(path.relative_to(root)))
+
+
+def _read_roster(settings: Settings) -> list[Any]:
+    from .roster import RosterError, from_gradebook, read_roster
+
+    if settings.roster is None:
+        return []
+    if str(settings.roster) == "gradebook":
+        return from_gradebook(settings.db_url or _default_db_url(settings.out), COURSE_ID)
+    try:
+        return read_roster(settings.roster)
+    except RosterError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _linked_folder(student: str, source_digest: bytes, folder: Path) -> _Submission | None:
+    try:
+        to_folder = stat.S_ISDIR(os.stat(folder).st_mode)  # where it points: never opened
+    except OSError:
+        to_folder = False
+    if not to_folder:
+        return None
+    flag = "rejected the student folder: a symbolic link, not a folder (0 points)"
+    digest = hashlib.sha256(source_digest + b"folder is a link").hexdigest()
+    return _Submission(student, {}, [flag], digest)
+
+
+def _from_folder(
+    student: str, folder: Path, expected: list[str], source_digest: bytes
+) -> tuple[_Submission | None, bool]:
+    """The submission of a plain ``<student_id>/`` folder, and whether it holds a notebook."""
+    entries, truncated = _walk(folder)
+    if not entries:
+        return None, False
+    top = [e for e in entries if "/" not in e.relative and e.relative.endswith(".ipynb")]
+    flags: list[str] = []
+    matched = _match(top, {Path(e.relative).stem: e for e in top if e.regular}, expected, flags)
+    special = [f"{e.relative} ({e.kind})" for e in entries if not e.regular and e not in top]
+    if special:
+        flags.append(f"not read (links and special files): {_list(special)}")
+    ignored = [e.relative for e in entries if e.regular and e not in matched.values()]
+    if ignored:
+        flags.append(f"ignored files{' beside the notebook' if matched else ''}: {_list(ignored)}")
+    if truncated:
+        flags.append(f"more than {MAX_ENTRIES} files: the rest were not looked at")
+    sub = _Submission(student, {n: folder / e.relative for n, e in matched.items()}, flags,
+                      _submission_digest(folder, entries, source_digest))
+    return sub, bool(top)
+
+
+def _match(top: list[_Entry], by_name: dict[str, _Entry], expected: list[str], flags: list[str]) -> dict[str, _Entry]:
+    """The student's notebook for each expected one (``by_name``: regular notebooks by stem);
+    ``top`` are all notebook entries, links and special files included. Appends the flags."""
+    rejected = [e for e in top if not e.regular]
+    matched = {name: by_name[name] for name in expected if name in by_name}
+    unmatched = [e for e in by_name.values() if e not in matched.values()]
+    missing = [n for n in expected if n not in matched]
+    if len(missing) == 1 and len(unmatched) == 1:
+        matched[missing[0]] = unmatched.pop()
+        flags.append(f"notebook renamed: graded {printable(matched[missing[0]].relative)} as {missing[0]}.ipynb")
+        missing = []
+    for e in rejected:
+        lost = " (0 points for it)" if Path(e.relative).stem in missing else ""
+        flags.append(f"rejected {printable(e.relative)}: {e.kind}, not a file{lost}")
+    rejected_names = {Path(e.relative).stem for e in rejected}
+    if [m for m in missing if m not in rejected_names]:
+        names = ", ".join(m + ".ipynb" for m in missing if m not in rejected_names)
+        flags.append(f"no notebook named {names} (0 points for it)")
+    for name, e in list(matched.items()):
+        if e.size > MAX_NOTEBOOK_BYTES:
+            flags.append(f"{printable(e.relative)} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
+                         "(0 points for it)")
+            del matched[name]
+        elif e.nlink > 1:
+            flags.append(f"{printable(e.relative)} has {e.nlink} hard links (graded as the file it is)")
+    return matched
+
+
+def _from_lms(
+    student: str, s: Any, root: Path, expected: list[str], source_digest: bytes
+) -> tuple[_Submission | None, bool]:
+    """The submission of a student of an LMS's download: the latest of their files for each
+    notebook (the earlier ones are named in the flags), and whether they handed in a notebook."""
+    from .lms import latest
+
+    entries: list[_Entry] = []  # everything, relative to DIR: the digest
+    files: list[tuple[Any, _Entry]] = []  # the student's files (not inside uploaded folders)
+    inside: list[str] = []  # files in a folder the student uploaded: named, never graded
+    for f in s.files:
+        try:
+            st = os.lstat(f.path)
+        except OSError:
+            continue
+        relative = str(f.path.relative_to(root))
+        if stat.S_ISDIR(st.st_mode):
+            walked, _ = _walk(f.path)
+            entries.extend(_Entry(f"{relative}/{e.relative}", e.kind, e.size, e.nlink) for e in walked)
+            inside.extend(f"{f.name}/{e.relative}" for e in walked)
+            continue
+        e = _Entry(relative, _kind(st.st_mode), st.st_size, st.st_nlink)
+        entries.append(e)
+        files.append((f, e))
+    if s.link and not entries:
+        flag = "rejected the student folder: a symbolic link, not a folder (0 points)"
+        return _Submission(student, {}, [flag], hashlib.sha256(source_digest + b"folder is a link").hexdigest()), True
+    if not entries:
+        return None, False
+    flags: list[str] = []
+    if any(f.late for f, _ in files):
+        flags.append(f"late ({s.lms})")
+    entry_of = {f.path: e for f, e in files}
+    newest = latest([f for f, e in files if e.regular])
+    for chosen, earlier in newest.values():
+        if earlier:
+            flags.append(f"handed in {len(earlier) + 1} times: graded the latest, {printable(chosen.name)} "
+                         f"(not {_list([e.name for e in earlier])})")
+    # Under the names the student gave them: the latest notebook of each name, and the notebooks
+    # that are links or special files (rejected by name).
+    by_name = {stem: _named(entry_of[chosen.path], chosen.name) for stem, (chosen, _) in newest.items()}
+    path_of = {id(e): newest[stem][0].path for stem, e in by_name.items()}
+    top = [*by_name.values(), *(_named(e, f.name) for f, e in files if not e.regular and f.name.endswith(".ipynb"))]
+    matched = _match(top, by_name, expected, flags)
+    special = [f"{f.name} ({e.kind})" for f, e in files if not e.regular and not f.name.endswith(".ipynb")]
+    if special:
+        flags.append(f"not read (links and special files): {_list(special)}")
+    graded = {path_of[id(e)] for e in matched.values()}
+    superseded = {f.path for _, earlier in newest.values() for f in earlier}
+    ignored = [f.name for f, e in files if e.regular and f.path not in graded and f.path not in superseded]
+    if ignored or inside:
+        flags.append(f"ignored files{' beside the notebook' if matched else ''}: {_list(ignored + inside)}")
+    paths = {name: path_of[id(e)] for name, e in matched.items()}
+    digest = _submission_digest(root, entries, source_digest + s.lms.encode())
+    return _Submission(student, paths, flags, digest), bool(top)
+
+
+def _named(e: _Entry, name: str) -> _Entry:
+    """The entry under the name the student gave the file (for matching and for flags)."""
+    return _Entry(name, e.kind, e.size, e.nlink)
 
 
 # ----------------------------------------------------------------------------------------
@@ -589,7 +723,7 @@ def _duration(seconds: float) -> str:
 # ----------------------------------------------------------------------------------------
 
 #: What a run writes in OUT. Nothing else in OUT is touched (OUT may hold the instructor's own files).
-OUTPUTS = ("course", "work", "feedback", "grades.csv", "report.html", "state.json", ".lock")
+OUTPUTS = ("course", "work", "feedback", "grades.csv", "report.html", "state.json", ".lock", "lms_students.csv")
 #: A flag is cut to this many characters in grades.csv and the report.
 MAX_FLAG = 300
 
@@ -677,6 +811,8 @@ class Summary:
     skipped: int
     #: Wall-clock seconds spent grading (from the first student sent to a grader to the last merged).
     seconds: float = 0.0
+    #: Entries of the download that could be attributed to no student (relative to it).
+    unattributed: list[str] = field(default_factory=list)
 
 
 def _default_db_url(out: Path) -> str:
@@ -701,17 +837,60 @@ def grade(settings: Settings) -> Summary:
     settings = replace(settings, submissions=settings.submissions.resolve(), out=settings.out.resolve())
     out = settings.out
     expected = _expected_notebooks(assignment)
-    submissions = _collect(settings, expected, _source_digest(assignment, settings))
     if out == settings.submissions or out.is_relative_to(settings.submissions):
         raise UsageError("--out must not be inside the submissions folder")
+    with _opened(settings) as settings:
+        collected = _collect(settings, expected, _source_digest(assignment, settings))
+        out.mkdir(parents=True, exist_ok=True)
+        _make_out_private(out)
+        with _lock(out):
+            try:
+                summary = _grade_locked(settings, collected.submissions, expected)
+                _record_lms(settings, collected)
+                return replace(summary, unattributed=collected.unattributed)
+            finally:
+                make_private(out)
 
-    out.mkdir(parents=True, exist_ok=True)
-    _make_out_private(out)
-    with _lock(out):
+
+@contextmanager
+def _opened(settings: Settings) -> Iterator[Settings]:
+    """The settings with DIR a folder: a zip (an LMS's download as it comes) is extracted safely
+    (:func:`autograder.lms.extract_zip`) into a private temporary folder, removed afterwards."""
+    import tempfile
+
+    from .lms import UnsafeArchive, extract_zip
+
+    if not settings.submissions.is_file():
+        yield settings
+        return
+    dest = Path(tempfile.mkdtemp(prefix="backprop-download-"))  # 0700
+    try:
         try:
-            return _grade_locked(settings, submissions, expected)
-        finally:
-            make_private(out)
+            extract_zip(settings.submissions, dest)
+        except UnsafeArchive as exc:
+            raise UsageError(f"{settings.submissions.name}: {exc}") from None
+        yield replace(settings, submissions=dest)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def _record_lms(settings: Settings, collected: _Collected) -> None:
+    """Keep the LMS's name and number of each student: ``OUT/lms_students.csv`` and the
+    gradebook's students table (``lms_user_id``, first and last name), for export."""
+    from nbgrader.api import Gradebook
+
+    from .lms import write_students
+
+    if not collected.lms_students:
+        return
+    write_students(settings.out / "lms_students.csv", collected.lms_students, private_opener)
+    with private_umask(), Gradebook(settings.db_url or _default_db_url(settings.out), COURSE_ID) as gb:
+        for s in collected.lms_students:
+            first, _, last = s.lms_name.partition(" ") if s.lms == "moodle" else ("", "", "")
+            fields: dict[str, str] = {"lms_user_id": s.lms_number}
+            if first:
+                fields.update(first_name=first, last_name=last)
+            gb.update_or_create_student(s.student_id, **fields)
 
 
 def _grade_locked(settings: Settings, submissions: list[_Submission], expected: list[str]) -> Summary:
@@ -825,6 +1004,7 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
         "hidden_paths": [str(p) for p in hidden],
         "notebooks": sorted(s.notebooks), "hardened": settings.hardened, "overrides": overrides,
         "first_uid": settings.first_uid,
+        "flags": list(s.flags),  # for the student's feedback
     }
 
 
@@ -912,4 +1092,11 @@ def describe(summary: Summary) -> str:
         f"feedback: {summary.feedback}/<student>/<notebook>.html",
         f"report:   {summary.report}",
     ]
+    if summary.unattributed:
+        lines += [
+            "",
+            f"NOT ATTRIBUTED to any student ({len(summary.unattributed)}): named neither <student_id>/ "
+            "(letters, digits and _.@+-) nor as a Moodle, Canvas or Blackboard download names its files:",
+            *(f"  {printable(u, 200)}" for u in summary.unattributed),
+        ]
     return "\n".join(lines)
