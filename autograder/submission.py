@@ -9,6 +9,11 @@ to the same database.
 It also compares the submitted notebook with the release to name what a student changed that
 they should not have (missing, duplicated or renamed grade cells, edited locked cells, forged
 checksums), and refuses to publish feedback that would show hidden tests.
+
+Flags are plain sentences (grades.csv ``flags``); :func:`flag_kind` sorts each into one of the
+:data:`FLAG_KINDS` (delegation, numerical differentiation, edited test cells, ...), which the
+report counts, and the student's feedback lists them all in a box at the top
+(:func:`feedback_notes`), so that what the instructor is told, the student is told too.
 """
 
 from __future__ import annotations
@@ -37,8 +42,12 @@ from traitlets.config.loader import PyFileConfigLoader
 
 __all__ = [
     "FIRST_UID",
+    "FLAG_KINDS",
     "HIDDEN_MARKERS",
+    "FlagKind",
     "StudentResult",
+    "feedback_notes",
+    "flag_kind",
     "grade_student",
     "hidden_test_lines",
     "inspect_notebook",
@@ -67,6 +76,128 @@ class StudentResult:
     feedback: list[str] = field(default_factory=list)
     seconds: float = 0.0
     log: str = ""
+
+
+# ----------------------------------------------------------------------------------------
+# Kinds of flags
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlagKind:
+    """One kind of flag: how the report counts it and the feedback introduces it."""
+
+    key: str
+    #: A column heading of the report ("delegation").
+    label: str
+    #: What it means, for the instructor (the report's legend).
+    meaning: str
+    #: The beginnings of the flags of this kind, as the grader writes them.
+    prefixes: tuple[str, ...]
+
+
+#: Every kind, in the order the report shows them; a flag no prefix matches is "other".
+FLAG_KINDS: tuple[FlagKind, ...] = (
+    FlagKind(
+        "delegation",
+        "delegation",
+        "a check was answered by calling the library's own answer",
+        ("called the library's answer",),
+    ),
+    FlagKind(
+        "numerical",
+        "numerical differentiation",
+        "a check was answered by finite differences of the forward, not by backpropagation",
+        ("computed numerically",),
+    ),
+    FlagKind(
+        "test_cells",
+        "edited or deleted test cells",
+        "graded cells deleted, duplicated, renamed, retyped or edited",
+        (
+            "missing grade cells",
+            "duplicated grade cells",
+            "unknown grade ids",
+            "cell type changed",
+            "locked cells edited",
+        ),
+    ),
+    FlagKind("checksum", "edited checksums", "a graded cell's nbgrader checksum was changed", ("checksum edited",)),
+    FlagKind(
+        "rejected",
+        "rejected files",
+        "links, special files, files beside the notebook, renamed, unreadable or oversized notebooks",
+        (
+            "rejected ",
+            "not read (links and special files)",
+            "ignored files",
+            "notebook renamed",
+            "no notebook named",
+            "more than ",
+        ),
+    ),
+    FlagKind(
+        "not_graded",
+        "not graded",
+        "the submission, or a notebook of it, could not be graded",
+        ("not graded", "no submission", "feedback could not be generated"),
+    ),
+    FlagKind(
+        "grader",
+        "grader notes",
+        "about the grading run, not the student: no sandbox, feedback withheld",
+        ("sandbox unavailable", "feedback withheld"),
+    ),
+    FlagKind("other", "other", "anything else the grader noted (a notebook that timed out, ...)", ()),
+)
+_BY_KEY = {k.key: k for k in FLAG_KINDS}
+#: Flags that name one file of the student's: "<file> is larger than ...", "<file> has 2 hard links".
+_FILE_FLAG = re.compile(
+    r"^\S.* (is larger than \d+ MB|grew beyond \d+ MB|has \d+ hard links|is not a readable notebook)"
+)
+
+
+def flag_kind(flag: str) -> FlagKind:
+    """The kind of one flag (see :data:`FLAG_KINDS`)."""
+    for kind in FLAG_KINDS:
+        if flag.startswith(kind.prefixes):
+            return kind
+    if _FILE_FLAG.match(flag):
+        return _BY_KEY["rejected"]
+    return _BY_KEY["other"]
+
+
+#: The flags a student's feedback leaves out: they are about the grader, not about the work.
+_NOT_FOR_STUDENTS = ("grader",)
+
+
+def feedback_notes(flags: Sequence[str]) -> str:
+    """The box at the top of a student's feedback that lists the flags their instructor sees
+    (HTML, every flag escaped); empty when there is nothing to say."""
+    from .sanitize import printable
+
+    shown = [f for f in dict.fromkeys(flags) if flag_kind(f).key not in _NOT_FOR_STUDENTS]
+    if not shown:
+        return ""
+    items = "".join(
+        f"<li><strong>{html.escape(flag_kind(f).label)}</strong>: {html.escape(printable(f, 300))}</li>" for f in shown
+    )
+    return (
+        "<div class='alert alert-warning' id='grading-notes'><h4>Notes on your submission</h4>"
+        "<p>The grader noted the following; your instructor sees the same notes beside your grade.</p>"
+        f"<ul>{items}</ul></div>"
+    )
+
+
+def _add_notes(page: str, notes: str) -> str:
+    """``page`` with ``notes`` after the feedback's heading (else at the top of its body)."""
+    if not notes:
+        return page
+    for anchor in ("</h4>", "<body>"):
+        at = page.find(anchor)
+        if at >= 0:
+            return page[: at + len(anchor)] + notes + page[at + len(anchor) :]
+    return notes + page
 
 
 # ----------------------------------------------------------------------------------------
@@ -158,10 +289,12 @@ def hidden_test_lines(source: nbformat.NotebookNode) -> list[str]:
     return lines
 
 
-# Lines of nbgrader's (and the trusted executor's) log worth showing the instructor.
+# Lines of nbgrader's (and the trusted executor's) log worth showing the instructor. TrustedExecute
+# logs each of GradingRun.flags as a warning "Grading flag: ..." (nbgrader's capture_log writes
+# "[WARNING] ..."); anchored at the start of a line, so that text inside a message is no flag.
 _LOG_FLAGS = [
-    (re.compile(r"Student notebook: (.*)"), "notebook: {0}"),
-    (re.compile(r"Grading flag: (.*)"), "{0}"),
+    (re.compile(r"^\[WARNING\] Student notebook: (.*)"), "notebook: {0}"),
+    (re.compile(r"^\[WARNING\] Grading flag: (.*)"), "{0}"),
     (re.compile(r"bubblewrap is not available"), "sandbox unavailable"),
     (re.compile(r"Cell with id '(.*)' exists multiple times"), None),  # inspect_notebook says it
     (re.compile(r"Missing grade cell (\S+)"), None),
@@ -240,12 +373,15 @@ def _private_file(path: str, flags: int) -> int:
 
 def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
     """Copy nbgrader's feedback to ``OUT/feedback/<student>/``, unless the page shows a
-    hidden-test marker or a line of the instructor's hidden tests."""
+    hidden-test marker or a line of the instructor's hidden tests, with the student's flags
+    (``task["flags"]``, from collecting the submission, and this grading's) in a box at the top."""
     course, student, assignment = Path(task["course_root"]), task["student"], task["assignment"]
     made = course / "feedback" / student / assignment
+    notes = feedback_notes([*task.get("flags", []), *result.flags])
     for page in sorted(made.glob("*.html")):
         source = nbformat.read(str(Path(task["source_dir"]) / f"{page.stem}.ipynb"), as_version=4)
-        leak = leaks_hidden_tests(page.read_text(errors="replace"), [*HIDDEN_MARKERS, *hidden_test_lines(source)])
+        text = page.read_text(errors="replace")
+        leak = leaks_hidden_tests(text, [*HIDDEN_MARKERS, *hidden_test_lines(source)])
         if leak is not None:
             page.unlink()
             result.flags.append(f"feedback withheld: it would have shown hidden tests ({leak!r})")
@@ -253,8 +389,8 @@ def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
         dest = Path(task["feedback_dir"]) / student / page.name
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(dest.parent, 0o700)  # feedback holds student data: the instructor's only
-        with open(page, "rb") as src, open(dest, "wb", opener=_private_file) as copy:
-            shutil.copyfileobj(src, copy)
+        with open(dest, "w", encoding="utf-8", opener=_private_file) as copy:
+            copy.write(_add_notes(text, notes))
         os.chmod(page, 0o600)
         result.feedback.append(str(dest))
 
