@@ -1,12 +1,16 @@
 """The class report: one self-contained HTML page an instructor reads at a glance.
 
 Per-exercise pass rates (a bar chart, hardest exercise first), the score histogram, the class
-mean and median, and the table of students. Charts are matplotlib PNGs inlined as base64, so
-the page can be mailed or opened offline.
+mean and median, how many students were flagged for each kind of flag (delegation, numerical
+differentiation, edited test cells, ...: :data:`autograder.submission.FLAG_KINDS`), the table of
+students with a column per kind, and the pairs of similar submissions for the instructor to
+review (:mod:`autograder.similarity`; never a verdict). Charts are matplotlib PNGs inlined as
+base64, so the page can be mailed or opened offline.
 
-Student ids and flags are student data (a flag can name a submitted file): every one is
-printable-escaped, cut short and HTML-escaped, and the page's Content-Security-Policy lets no
-script, frame or remote resource load at all, so nothing in it can run.
+Student ids, flags and the cells of similar submissions are student data (a flag can name a
+submitted file): every one is printable-escaped, cut short and HTML-escaped, and the page's
+Content-Security-Policy lets no script, frame or remote resource load at all, so nothing in it
+can run.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
+from .sanitize import printable
+
 if TYPE_CHECKING:
     from .pipeline import Row
+    from .similarity import SimilarPair
+    from .submission import FlagKind
 
 __all__ = ["Exercise", "exercises", "write_report"]
 
@@ -110,6 +118,11 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; } td.name, th.name, td.flags { text-align: left; }
 td.full { background: #e8f6ec; } td.zero { background: #fbeaea; }
 td.flags { color: #a04000; max-width: 30em; }
+td.kind { color: #a04000; text-align: center; }
+td.code { text-align: left; vertical-align: top; max-width: 40em; overflow-x: auto; }
+td.code pre { margin: 0; font-size: 0.85em; white-space: pre; }
+p.note { color: #555; max-width: 60em; }
+details.pair { margin: 0.5em 0; } details.pair summary { cursor: pointer; }
 .summary span { display: inline-block; margin-right: 2em; font-size: 1.2em; }
 """
 
@@ -125,13 +138,42 @@ def _esc(x: object) -> str:
 
 
 def _flags(flags: list[str]) -> str:
-    from .sanitize import printable
-
     return _esc("; ".join(printable(f, MAX_FLAG) for f in flags))
 
 
-def render(assignment: str, groups: list[Exercise], cell_points: dict[str, float], rows: list[Row]) -> str:
-    """The report as one HTML string; ``cell_points`` maps each graded cell to its points."""
+def _flag_counts(rows: list[Row]) -> list[tuple[FlagKind, int]]:
+    """Each kind of flag some student has, with how many students have it (in FLAG_KINDS order)."""
+    from .submission import FLAG_KINDS, flag_kind
+
+    students = {kind.key: 0 for kind in FLAG_KINDS}
+    for r in rows:
+        for key in {flag_kind(f).key for f in r.flags}:
+            students[key] += 1
+    return [(kind, students[kind.key]) for kind in FLAG_KINDS if students[kind.key]]
+
+
+def _flag_summary(counts: list[tuple[FlagKind, int]], students: int) -> str:
+    if not counts:
+        return "<p class='summary'><span>no flags</span></p>"
+    parts = ["<h2>Flags</h2><table><tr><th class='name'>kind</th><th>students</th><th class='name'>meaning</th></tr>"]
+    for kind, n in counts:
+        parts.append(f"<tr><td class='name'>{_esc(kind.label)}</td><td>{n} of {students}</td>"
+                     f"<td class='name'>{_esc(kind.meaning)}</td></tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def render(
+    assignment: str,
+    groups: list[Exercise],
+    cell_points: dict[str, float],
+    rows: list[Row],
+    similar: list[SimilarPair] | None = None,
+) -> str:
+    """The report as one HTML string; ``cell_points`` maps each graded cell to its points;
+    ``similar``, the pairs of similar submissions to list (None: the section is left out)."""
+    from .submission import flag_kind
+
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
              f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
              f"<title>{_esc(assignment)}: class report</title>",
@@ -155,6 +197,8 @@ def render(assignment: str, groups: list[Exercise], cell_points: dict[str, float
     chart = _pass_rate_chart([(g.title, full[g.name]) for g in ranked])
     parts.append(f"<img alt='pass rate per exercise' src='{chart}'>")
     parts.append(f"<img alt='score histogram' src='{_histogram(scores, max_score)}'>")
+    counts = _flag_counts(rows)
+    parts.append(_flag_summary(counts, len(rows)))
 
     parts.append("<h2>Exercises</h2><table><tr><th class='name'>exercise</th><th>catalogue name</th>"
                  "<th>points</th><th>full marks</th><th>mean share of points</th></tr>")
@@ -166,6 +210,7 @@ def render(assignment: str, groups: list[Exercise], cell_points: dict[str, float
 
     parts.append("<h2>Students</h2><table><tr><th class='name'>student</th><th>score</th>")
     parts += [f"<th title='{_esc(g.name)}'>{_esc(g.title)}</th>" for g in groups]
+    parts += [f"<th title='{_esc(kind.meaning)}'>{_esc(kind.label)}</th>" for kind, _ in counts]
     parts.append("<th class='name'>flags</th></tr>")
     for r in sorted(rows, key=lambda r: (-r.score, r.student)):
         parts.append(f"<tr><td class='name'>{_esc(r.student)}</td><td>{r.score:g} / {r.max_score:g}</td>")
@@ -173,14 +218,29 @@ def render(assignment: str, groups: list[Exercise], cell_points: dict[str, float
             p = g.points(r)
             css = "full" if p >= maxima[g.name] - 1e-9 else "zero" if p == 0 else ""
             parts.append(f"<td class='{css}'>{p:g}</td>")
+        kinds = [flag_kind(f).key for f in r.flags]
+        parts += [f"<td class='kind'>{kinds.count(kind.key) or ''}</td>" for kind, _ in counts]
         parts.append(f"<td class='flags'>{_flags(r.flags)}</td></tr>")
-    parts.append("</table></body></html>")
+    parts.append("</table>")
+    if similar is not None:
+        from .similarity import render as render_similar
+
+        parts.append(render_similar(similar, lambda x: _esc(printable(x, 100))))
+    parts.append("</body></html>")
     return "".join(parts)
 
 
-def write_report(path: Path, assignment: str, source_dir: Path, cell_points: dict[str, float], rows: list[Row]) -> Path:
-    """Write the report for the graded cells ``cell_points`` (grade id -> points) of ``source_dir``."""
+def write_report(
+    path: Path,
+    assignment: str,
+    source_dir: Path,
+    cell_points: dict[str, float],
+    rows: list[Row],
+    similar: list[SimilarPair] | None = None,
+) -> Path:
+    """Write the report for the graded cells ``cell_points`` (grade id -> points) of ``source_dir``,
+    with the pairs of ``similar`` submissions (:func:`autograder.similarity.find_similar`)."""
     from .pipeline import write_private
 
-    write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows))
+    write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows, similar))
     return path
