@@ -49,6 +49,7 @@ from typing import Any, TextIO
 from . import sandbox
 from .pool import Failure, run_tasks
 from .sanitize import printable
+from .similarity import SimilarPair, find_similar, read_answers
 from .submission import COURSE_ID, FIRST_UID, StudentResult, grade_student
 
 __all__ = ["ROOT", "Row", "Settings", "Summary", "UsageError", "build_release", "describe", "grade", "list_assignments"]
@@ -919,9 +920,17 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
     _write_csv(csv_path, assignment, list(cells), rows)
     from .report import write_report
 
+    similar = _similar(settings, rows)
     with private_umask():
-        report = write_report(out / "report.html", assignment, SOURCE / assignment, cells, rows)
+        report = write_report(out / "report.html", assignment, SOURCE / assignment, cells, rows, similar)
     return Summary(rows, list(cells), csv_path, report, out / "feedback", len(todo), skipped, seconds)
+
+
+def _similar(settings: Settings, rows: list[Row]) -> list[SimilarPair]:
+    """The pairs of similar submissions for the report, read from the notebooks as graded."""
+    course = settings.out / "course"
+    staged = {r.student: sorted((course / "submitted" / r.student / settings.assignment).glob("*.ipynb")) for r in rows}
+    return find_similar(*read_answers(staged, course / "release" / settings.assignment))
 
 
 def _prepare_course(settings: Settings, db_url: str) -> tuple[Path, Path]:
