@@ -38,8 +38,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 __all__ = [
     "CellMatch",
@@ -213,6 +215,8 @@ def answer_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
 
 def _read_notebook(path: Path) -> nbformat.NotebookNode | None:
     """The notebook at ``path``, never through a link and never a huge one; None if unreadable."""
+    import nbformat
+
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
