@@ -37,6 +37,17 @@ c.ClearSolutions.enforce_metadata = True
 
 c.Exchange.root = str(HERE / "exchange")
 
+# The release: nbgrader's list, with hidden test cells left as a comment rather than a bare
+# docstring, whose value `nbgrader validate` would read as a partial grade and warn about.
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+from autograder.hidden_tests import ClearHiddenTestsToComment  # noqa: E402
+
+c.GenerateAssignment.preprocessors = [
+    ClearHiddenTestsToComment if p.__name__ == "ClearHiddenTests" else p
+    for p in GenerateAssignment.class_traits()["preprocessors"].default()
+]
+
 # Hardened autograding: the student's notebook runs in the sandbox and every graded test cell
 # is decided by the trusted engine (autograder/engine.py) instead of the student's kernel.
 # The rest of nbgrader's pipeline is unchanged.
