@@ -266,7 +266,7 @@ def extract_zip(archive: Path, dest: Path) -> None:
                 if name:
                     (dest / name).mkdir(mode=0o700, parents=True, exist_ok=True)
                 continue
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # no type bits: a zip made elsewhere than Unix
                 raise UnsafeArchive(f"the zip holds a link or special file: {name[:80]!r}")
             if not name:
                 continue
