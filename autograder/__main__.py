@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from .database import GradebookUnavailable, check_gradebook, gradebook_url
+
 GRADE_HELP = """\
 Grade every submission of one assignment with nbgrader, hardened: each notebook runs in a
 sandbox and every graded check is decided outside the student's code.
@@ -89,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="where to write (default: OUT/<format>_grades.csv)")
     export.add_argument("--column", default="", metavar="HEADER",
                         help="the assignment's column: Canvas's 'Name (id)' header, or Moodle's grade item name")
-    export.add_argument("--db-url", metavar="URL", default=None,
+    export.add_argument("--db-url", metavar="URL", default=None, type=gradebook_url,
                         help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
 
     demo = commands.add_parser("demo", help="grade the bundled sample class", description=DEMO_HELP)
@@ -102,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
                    help="students graded at the same time (default: min(4, cores) = %(default)s)")
-    p.add_argument("--db-url", metavar="URL", default=None,
+    p.add_argument("--db-url", metavar="URL", default=None, type=gradebook_url,
                    help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
     p.add_argument("--student-timeout", type=float, default=1800, metavar="SECONDS",
                    help="stop grading a student after this long (default: %(default)g)")
@@ -117,6 +119,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.db_url is not None:
+        try:
+            check_gradebook(args.db_url)
+        except GradebookUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "export":
         return _export(args)
     from .pipeline import Settings, UsageError, describe, grade

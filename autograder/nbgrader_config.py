@@ -28,7 +28,16 @@ c.CourseDirectory.solution_directory = "autograder/solution"
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 # The gradebook: SQLite by default; any SQLAlchemy URL (e.g. postgresql://...) via BACKPROP_GRADEBOOK_URL.
-c.CourseDirectory.db_url = os.environ.get("BACKPROP_GRADEBOOK_URL", f"sqlite:///{HERE / 'gradebook.db'}")
+# A plain postgresql://... means psycopg 3 (the `postgres` extra); a database that cannot be used
+# stops the command with one line.
+from autograder.database import GradebookUnavailable, check_gradebook, gradebook_url  # noqa: E402
+
+c.CourseDirectory.db_url = gradebook_url(os.environ.get("BACKPROP_GRADEBOOK_URL", f"sqlite:///{HERE / 'gradebook.db'}"))
+if "BACKPROP_GRADEBOOK_URL" in os.environ:
+    try:
+        check_gradebook(c.CourseDirectory.db_url)
+    except GradebookUnavailable as exc:
+        raise SystemExit(f"error: BACKPROP_GRADEBOOK_URL: {exc}") from None
 
 # The student release: stubs that fail loudly and kindly until filled in.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
