@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", required=True, type=Path, metavar="OUT", help="output folder (created if needed)")
     _common(grade)
     grade.add_argument("--force", action="store_true", help="regrade students already graded from the same files")
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                       help="grade on the Dask cluster of this scheduler (it waits for --workers workers to join; "
+                            "each must prove it can grade); default: on this machine")
+    where.add_argument("--cluster", choices=["slurm"], default=None,
+                       help="start a Dask cluster for the run: --workers SLURM jobs (dask-jobqueue)")
     grade.add_argument("--roster", metavar="FILE.csv", default=None,
                        help="the class list: a CSV with a student_id (or id) column, optional name, first_name, "
                             "last_name, email, lms_user_id; or `gradebook` for the gradebook's students table")
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             roster = Path(args.roster) if args.roster else None
             summary = grade(Settings(args.assignment, args.submissions, args.out, force=args.force,
-                                     roster=roster, **common))
+                                     roster=roster, scheduler=args.scheduler, cluster=args.cluster, **common))
             print(describe(summary))
             if summary.unattributed and not args.accept_unattributed:
                 print(f"error: {len(summary.unattributed)} file(s) could not be attributed to a student (listed "

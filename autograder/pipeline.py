@@ -47,10 +47,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import sandbox
-from .pool import Failure, run_tasks
+from .engines import Engine, make_engine
+from .pool import Failure
 from .sanitize import printable
 from .similarity import SimilarPair, find_similar, read_answers
-from .submission import COURSE_ID, FIRST_UID, StudentResult, grade_student
+from .submission import COURSE_ID, FIRST_UID, StudentResult
 
 __all__ = ["ROOT", "Row", "Settings", "Summary", "UsageError", "build_release", "describe", "grade", "list_assignments"]
 
@@ -93,6 +94,10 @@ class Settings:
     #: None: when there are fewer workers than cores, so that the runs use cores that would idle.
     side_by_side: bool | None = None
     progress: TextIO | None = field(default=sys.stderr, repr=False)
+    #: Grade on the Dask cluster of this scheduler (tcp://HOST:PORT), or on one started for the
+    #: run ("slurm"), instead of on this machine (:mod:`autograder.cluster`).
+    scheduler: str | None = None
+    cluster: str | None = None
     #: The class list (a CSV file, or Path("gradebook") for the gradebook's students table):
     #: every student on it gets a row. None: the students of the download only.
     roster: Path | None = None
@@ -897,7 +902,8 @@ def _record_lms(settings: Settings, collected: _Collected) -> None:
 def _grade_locked(settings: Settings, submissions: list[_Submission], expected: list[str]) -> Summary:
     assignment, out = settings.assignment, settings.out
     db_url = settings.db_url or _default_db_url(out)
-    if not sandbox.bubblewrap_available() and settings.hardened:
+    on_this_machine = settings.scheduler is None and settings.cluster is None  # else each worker is checked
+    if on_this_machine and not sandbox.bubblewrap_available() and settings.hardened:
         if settings.require_sandbox:
             raise UsageError("bubblewrap is not available here and --require-sandbox was given "
                              "(install the Debian package 'bubblewrap')")
@@ -1039,10 +1045,29 @@ def _run(
     state: _State,
     db_url: str,
 ) -> float:
-    """Grade the tasks in parallel; merge each result into the gradebook and the state as it
-    arrives, with a progress line. The submissions in ``nothing`` hold no notebook to grade:
+    """Grade the tasks in parallel, on this machine or a Dask cluster (:mod:`autograder.engines`);
+    merge each result into the gradebook and the state as it arrives (this process is the only
+    writer), with a progress line. The submissions in ``nothing`` hold no notebook to grade:
     they are recorded the same way, as not graded (0 points). Returns the seconds it took."""
-    unsandboxed = ["sandbox unavailable"] if settings.hardened and not sandbox.bubblewrap_available() else []
+    engine = make_engine(settings)
+    where = engine.start() if tasks else ""  # a cluster's workers prove they can grade before anything is merged
+    try:
+        return _run_on(engine, where, settings, tasks, nothing, by_student, state, db_url)
+    finally:
+        engine.close()
+
+
+def _run_on(
+    engine: Engine,
+    where: str,
+    settings: Settings,
+    tasks: list[dict[str, Any]],
+    nothing: list[_Submission],
+    by_student: dict[str, _Submission],
+    state: _State,
+    db_url: str,
+) -> float:
+    unsandboxed = ["sandbox unavailable"] if settings.hardened and not engine.sandboxed else []
     work = settings.out / "work"
     total = len(tasks) + len(nothing)
     started, finished = time.monotonic(), 0  # started: reset when the graders start
@@ -1066,17 +1091,14 @@ def _run(
         _say(settings, f"[{finished:>{len(str(total))}}/{total}] {s.student}: {_num(points)} points "
                        f"({result.seconds:.1f} s; ETA {_duration(eta)}){note}")
 
-    # One BLAS thread per grader: the graders themselves use the cores.
-    single = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    results = run_tasks(grade_student, tasks, workers=settings.workers, timeout=settings.student_timeout,
-                        log_dir=str(work), env=single)  # starts nothing before it is iterated
+    results = engine.grade(tasks)  # starts nothing before it is iterated
     try:
         for s in nothing:
             _clear_outputs(settings, s.student)
             reason = f"not graded: no notebook of {settings.assignment} to grade"
             record(s, StudentResult(s.student, graded=False, flags=[reason], log="\n".join([reason, *s.flags])))
         if tasks:
-            _say(settings, f"grading {len(tasks)} student(s) with {min(settings.workers, len(tasks))} worker(s)")
+            _say(settings, f"grading {len(tasks)} student(s) with {where}")
         started = time.monotonic()
         for task, result in results:
             s = by_student[task["student"]]
