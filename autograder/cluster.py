@@ -339,8 +339,10 @@ class DaskEngine:
             try:
                 from dask_jobqueue import SLURMCluster
             except ImportError:
-                raise UsageError("--cluster slurm needs dask-jobqueue: install the cluster extra "
-                                 "(.venv/bin/pip install -e '.[cluster]')") from None
+                raise UsageError(
+                    "--cluster slurm needs dask-jobqueue: install the cluster extra "
+                    "(.venv/bin/pip install -e '.[cluster]')"
+                ) from None
             self.cluster = SLURMCluster(**_slurm_defaults())
             self.cluster.scale(jobs=self.workers)
             address = self.cluster.scheduler_address

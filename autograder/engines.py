@@ -95,4 +95,3 @@ def make_engine(settings: Settings) -> Engine:
                              ".venv/bin/pip install -e '.[cluster]'") from None  # fmt: skip
         return DaskEngine.from_settings(settings)
     return LocalEngine(settings.workers, settings.student_timeout, str(settings.out / "work"), settings.hardened)
-
