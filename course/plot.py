@@ -33,6 +33,7 @@ __all__ = [
     "draw_graph",
     "gradient_check",
     "loss_curve",
+    "templates",
 ]
 
 Array = NDArray[np.float64]
@@ -660,3 +661,28 @@ def digits(X: ArrayLike, y: ArrayLike, n: int = 16, ax: Axes | None = None) -> A
         )
     ax.set_axis_off()
     return ax
+
+
+def templates(W: ArrayLike, titles: Sequence[str] | None = None, ncols: int = 10, size: float = 0.9) -> Figure:
+    """The columns of a weight matrix W (64, K) as K images of 8×8 pixels, one panel each.
+
+    Each panel has its own symmetric colour scale (red positive, blue negative, white 0), so
+    the picture shows the *pattern* a unit or class responds to, not its overall size.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] != 64:
+        raise ValueError(f"templates expects W of shape (64, K), one 8x8 template per column, got {W.shape}")
+    k = W.shape[1]
+    if titles is not None and len(titles) != k:
+        raise ValueError(f"{k} templates but {len(titles)} titles")
+    ncols = min(ncols, k)
+    nrows = math.ceil(k / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < k:
+            limit = max(float(np.abs(W[:, i]).max()), 1e-12)
+            ax.imshow(W[:, i].reshape(8, 8), cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize="small")
+    return fig
