@@ -169,6 +169,9 @@ def _export(args: argparse.Namespace) -> int:
     from .export import gather, write
     from .submission import COURSE_ID
 
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader's gradebook runs the `alembic` installed here
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     out = args.out.resolve()
     db_url = args.db_url or f"sqlite:///{out / 'gradebook.db'}"
     if args.db_url is None and not (out / "gradebook.db").is_file():
