@@ -106,40 +106,25 @@ def _is_bare_string(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
-class _Canonical(ast.NodeTransformer):
-    """Drop bare strings (docstrings), blank string constants, rename the cell's own names."""
-
-    def __init__(self, names: Mapping[str, str]) -> None:
-        self.names = names
-
-    def generic_visit(self, node: ast.AST) -> ast.AST:
+def _canonicalise(tree: ast.AST, names: Mapping[str, str]) -> None:
+    """In place: drop bare strings (docstrings), blank string constants, rename by ``names``."""
+    for node in ast.walk(tree):
         for field in ("body", "orelse", "finalbody"):
             body = getattr(node, field, None)
             if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
                 kept = [s for s in body if not _is_bare_string(s)]
                 setattr(node, field, kept or [ast.Pass()])
-        return super().generic_visit(node)
-
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        return ast.Constant("") if isinstance(node.value, str) else node
-
-    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
-        return ast.Constant("")
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        node.id = self.names.get(node.id, node.id)
-        return node
-
-    def visit_arg(self, node: ast.arg) -> ast.AST:
-        node.arg = self.names.get(node.arg, node.arg)
-        node.annotation = None
-        return node
-
-    def _rename_def(self, node: ast.AST) -> ast.AST:
-        node.name = self.names.get(node.name, node.name)
-        return self.generic_visit(node)
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _rename_def
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = ""
+        elif isinstance(node, ast.JoinedStr):
+            node.values = []
+        elif isinstance(node, ast.Name):
+            node.id = names.get(node.id, node.id)
+        elif isinstance(node, ast.arg):
+            node.arg = names.get(node.arg, node.arg)
+            node.annotation = None
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            node.name = names.get(node.name, node.name)
 
 
 def _bound_names(tree: ast.AST) -> list[str]:
@@ -176,7 +161,8 @@ def normalise(source: str, given: Iterable[str] = ()) -> list[str]:
     own = [n for n in _bound_names(tree) if n not in keep]
     renamed = {name: f"_v{k}" for k, name in enumerate(own)}
     try:
-        text = ast.unparse(ast.fix_missing_locations(_Canonical(renamed).visit(tree)))
+        _canonicalise(tree, renamed)
+        text = ast.unparse(tree)
     except (ValueError, RecursionError):
         return _WORD.findall(source)
     tokens = []
@@ -291,15 +277,14 @@ def find_similar(
     for who in holders.values():
         for pair in combinations(who, 2):
             shared[pair] += 1
+    size = {student: sum(len(s) for s in cells.values()) for student, cells in own.items()}
     pairs = []
     for (a, b), count in shared.items():
-        if count < min_shared:
+        # count is exactly |A & B| over all cells (each shingle is keyed by its cell): Jaccard.
+        if count < min_shared or count < threshold * (size[a] + size[b] - count):
             continue
+        similarity = count / (size[a] + size[b] - count)
         cells = sorted(set(own[a]) | set(own[b]))
-        union = sum(len(own[a].get(c, set()) | own[b].get(c, set())) for c in cells)
-        similarity = count / union if union else 0.0
-        if similarity < threshold:
-            continue
         matches = []
         for c in cells:
             x, y = own[a].get(c, set()), own[b].get(c, set())
