@@ -449,3 +449,53 @@ def test_without_an_activation_two_layers_are_one_linear_layer(rng):
     merged.b.data[...] = first.b.data @ second.W.data + second.b.data
     x = rng.normal(size=(6, 5))
     np.testing.assert_allclose(Sequential(first, second).forward(x), merged.forward(x), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------
+# Lecture errata and examples read in 01_neurons, 02_graphs and 03_layers (issue 12)
+# ----------------------------------------------------------------------------------------
+
+
+def test_the_slides_rounded_product_is_not_the_exact_weight_gradient():
+    """−0.041 × 0.99998 × (1 − 0.99998) × 5 is −4.1e−6 with those digits (the slide prints −3e−6);
+    the exact ∂J/∂W₁₁ of the lecture's network is −3.42057777e−06."""
+    assert -0.041 * 0.99998 * (1 - 0.99998) * 5 == pytest.approx(-4.1e-6, rel=1e-3)
+    net = Sequential(LinearSigmoid(2, 3), LinearSigmoid(3, 1))
+    net[0].W.data[...] = [[1.0, -1.0, 3.0], [2.0, 2.0, -1.0]]
+    net[1].W.data[...] = [[0.1], [0.5], [-0.1]]
+    bce = BinaryCrossEntropy()
+    bce.forward(net.forward(np.array([[5.0, 3.0]])), np.array([[1.0]]))
+    net.backward(bce.backward())
+    assert net[0].W.grad[0, 0] == pytest.approx(-3.42057777e-06, rel=1e-8)
+    # the slide's "W12" (x2 -> h1, times x2 = 3) is W[1, 0] by its own h = σ(Wᵀx)
+    assert net[0].W.grad[1, 0] == pytest.approx(-2.05234666e-06, rel=1e-8)
+    assert net[0].W.grad[1, 0] == pytest.approx(net[0].W.grad[0, 0] * 3 / 5, rel=1e-12)
+
+
+def test_chain_rule_is_dy_du_times_du_dx():
+    """The slide's dy/dx = dy/dx · du/dx is a typo for dy/du · du/dx: y = σ(u), u = x²."""
+    x = Value(0.7)
+    y = (x**2).sigmoid()
+    y.backward()
+    u = 0.7**2
+    assert x.grad == pytest.approx(A.sigmoid_grad(u) * 2 * 0.7, rel=1e-12)
+
+
+def test_perceptron_step_of_the_lecture_is_the_course_step():
+    """step_fn = lambda z: 1 if z > 0 else 0, the lecture's perceptron activation."""
+    step_fn = lambda z: 1 if z > 0 else 0  # noqa: E731
+    z = np.linspace(-5, 5, 101)  # includes 0
+    np.testing.assert_array_equal(A.binary_step(z), [step_fn(zi) for zi in z])
+
+
+def test_torch_mulconstant_and_caffe_sigmoid_backward_are_the_course_protocol(rng):
+    """Torch's MulConstant: gradInput = a · gradOutput; Caffe's sigmoid:
+    bottom_diff = top_diff · s (1 − s) with s the saved output: both as course layers."""
+    x, top_diff = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    a = 2.5
+    numeric = numerical_gradient(lambda v: a * v, x.copy(), top_diff)
+    np.testing.assert_allclose(numeric, a * top_diff, rtol=1e-7)
+    sigmoid = Sigmoid()
+    top_data = sigmoid.forward(x)
+    bottom_diff = np.array([t * s * (1.0 - s) for t, s in zip(top_diff.ravel(), top_data.ravel(), strict=True)])
+    np.testing.assert_allclose(sigmoid.backward(top_diff), bottom_diff.reshape(x.shape), rtol=1e-12)
