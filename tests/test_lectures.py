@@ -499,3 +499,59 @@ def test_torch_mulconstant_and_caffe_sigmoid_backward_are_the_course_protocol(rn
     top_data = sigmoid.forward(x)
     bottom_diff = np.array([t * s * (1.0 - s) for t, s in zip(top_diff.ravel(), top_data.ravel(), strict=True)])
     np.testing.assert_allclose(sigmoid.backward(top_diff), bottom_diff.reshape(x.shape), rtol=1e-12)
+
+
+# -- lectures 3 and 4, as notebooks 04-07 use them (issue 12) ----------------------------------------
+
+
+def test_hog_of_a_320_by_240_image_has_10800_numbers_with_9_bins():
+    """30 · 40 cells of 8×8 pixels and 9 direction bins (the slide says "8 directions", but counts 9)."""
+    from course.image_features import hog_length
+
+    assert hog_length(240, 320, cell=8, bins=9) == 30 * 40 * 9 == 10_800
+
+
+def test_neural_net_in_20_lines_trains_identically_as_course_layers():
+    """The slide's loop (N, Din, H, Dout = 64, 1000, 100, 10; lr 1e-4 on Σ(y_pred − y)²) and
+    Sequential(Linear, Sigmoid, Linear) + MSE + SGD with lr · 2N give the same losses and weights."""
+    from numpy.random import RandomState
+
+    from course.layers import Linear, Sequential, Sigmoid
+    from course.losses import MSE
+    from course.optim import SGD
+
+    randn = RandomState(0).randn
+    N, Din, H, Dout = 64, 1000, 100, 10
+    x, y = randn(N, Din), randn(N, Dout)
+    w1, w2 = randn(Din, H), randn(H, Dout)
+    net = Sequential(Linear(Din, H), Sigmoid(), Linear(H, Dout))
+    net[0].W.data[...], net[2].W.data[...] = w1, w2
+    mse, sgd = MSE(), SGD([net[0].W, net[2].W], lr=1e-4 * 2 * N)
+    slide, ours = [], []
+    for _ in range(5):
+        h = 1.0 / (1.0 + np.exp(-x.dot(w1)))
+        y_pred = h.dot(w2)
+        slide.append(np.square(y_pred - y).sum())
+        dy_pred = 2.0 * (y_pred - y)
+        dw2 = h.T.dot(dy_pred)
+        dh = dy_pred.dot(w2.T)
+        dw1 = x.T.dot(dh * h * (1 - h))
+        w1 -= 1e-4 * dw1
+        w2 -= 1e-4 * dw2
+        sgd.zero_grad()
+        ours.append(2 * N * mse.forward(net.forward(x), y))
+        net.backward(mse.backward())
+        sgd.step()
+    assert slide[-1] < slide[0]
+    np.testing.assert_allclose(ours, slide, rtol=1e-10)
+    np.testing.assert_allclose(net[0].W.data, w1, rtol=1e-10, atol=1e-12)
+
+
+def test_momentum_gets_past_a_local_minimum_where_sgd_stops():
+    """Lecture 3's picture (SGD vs SGD+Momentum at a local minimum), on course.landscape's double well."""
+    from course import landscape
+
+    sgd = landscape.heavy_ball(landscape.double_well_grad, [2.0, 1.0], 0.02, 300, rho=0.0)[-1]
+    momentum = landscape.heavy_ball(landscape.double_well_grad, [2.0, 1.0], 0.02, 300, rho=0.9)[-1]
+    assert sgd[0] > 0 > momentum[0]
+    assert landscape.double_well(momentum) < landscape.double_well(sgd)
