@@ -33,6 +33,7 @@ import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
@@ -249,7 +250,7 @@ def extract_zip(archive: Path, dest: Path) -> None:
     and other special entries, more than :data:`MAX_MEMBERS` entries, a file larger than
     :data:`MAX_MEMBER_BYTES` or all together more than :data:`MAX_TOTAL_BYTES` (counted as
     they are written, whatever the zip claims), and two entries of the same name. Files are
-    created new (``O_EXCL``, ``O_NOFOLLOW``), 0600."""
+    created new (``O_EXCL``, ``O_NOFOLLOW``), 0600, with the zip's modification times."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -286,6 +287,9 @@ def extract_zip(archive: Path, dest: Path) -> None:
                     if total > MAX_TOTAL_BYTES:
                         raise UnsafeArchive(f"the zip is larger than {MAX_TOTAL_BYTES >> 30} GB unpacked")
                     out.write(chunk)
+            # The zip's own time, so that a rerun on the same zip sees the same files.
+            when = datetime(*info.date_time).timestamp()
+            os.utime(target, (when, when), follow_symlinks=False)
 
 
 # ----------------------------------------------------------------------------------------
