@@ -304,7 +304,7 @@ class DaskEngine:
 
     # -- starting -----------------------------------------------------------------------
 
-    def start(self) -> str:
+    def start(self, students: int) -> str:
         from .pipeline import UsageError
 
         where = self._connect(UsageError)

@@ -43,8 +43,8 @@ class Engine(Protocol):
     #: Whether student code runs in the bubblewrap sandbox where this engine grades.
     sandboxed: bool
 
-    def start(self) -> str:
-        """Get ready to grade (connect, prove the workers can grade); raise
+    def start(self, students: int) -> str:
+        """Get ready to grade ``students`` (connect, prove the workers can grade); raise
         :class:`autograder.pipeline.UsageError` with a clear message if it cannot. Returns what
         grades, for the progress line ("2 worker(s) on this machine")."""
         ...
@@ -66,8 +66,8 @@ class LocalEngine:
         self.workers, self.timeout, self.log_dir = workers, timeout, log_dir
         self.sandboxed = hardened and sandbox.bubblewrap_available()
 
-    def start(self) -> str:
-        return f"{self.workers} worker(s) on this machine"
+    def start(self, students: int) -> str:
+        return f"{min(self.workers, students)} worker(s) on this machine"
 
     def grade(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
         # run_tasks starts nothing before it is iterated.

@@ -1050,7 +1050,8 @@ def _run(
     writer), with a progress line. The submissions in ``nothing`` hold no notebook to grade:
     they are recorded the same way, as not graded (0 points). Returns the seconds it took."""
     engine = make_engine(settings)
-    where = engine.start() if tasks else ""  # a cluster's workers prove they can grade before anything is merged
+    # A cluster's workers prove they can grade before anything is merged.
+    where = engine.start(len(tasks)) if tasks else ""
     try:
         return _run_on(engine, where, settings, tasks, nothing, by_student, state, db_url)
     finally:

@@ -1,0 +1,307 @@
+"""Grading on a Dask cluster (``--scheduler``), with a real cluster on localhost.
+
+A scheduler and three workers are started as separate processes with Dask's own command-line
+tools (``dask scheduler``, ``dask worker``): two that can grade and one whose PATH has no
+bubblewrap, which must be refused before it gets a student. A small class of 03_layers is
+graded there and must give the same ``grades.csv`` as on this machine; then again with a
+worker killed in the middle of grading a student, which must lose and duplicate nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+distributed = pytest.importorskip("distributed", reason="the cluster extra (Dask) is not installed")
+
+from autograder import cluster, sandbox  # noqa: E402
+from autograder.cluster import OUT_VARIABLE, DaskEngine, Fingerprint, WorkerResult  # noqa: E402
+from autograder.pipeline import Settings, UsageError, grade  # noqa: E402
+from autograder.pool import Failure  # noqa: E402
+from autograder.sample_class import make_sample_class as sample  # noqa: E402
+from autograder.submission import StudentResult  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DASK = Path(sys.executable).parent / "dask"
+SAMPLE = sample.HERE / sample.ASSIGNMENT
+STUDENTS = ("perfect", "blank", "buggy")
+
+needs_sandbox = pytest.mark.skipif(
+    not sandbox.bubblewrap_available(),
+    reason="grading needs the bubblewrap sandbox (Debian package 'bubblewrap'; CI installs it)",
+)
+
+
+def _by_student(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as f:
+        return {row["student_id"]: row for row in csv.DictReader(f)}
+
+
+def _gradebook_counts(db: Path) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return {
+            table: con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("student", "submitted_assignment", "submitted_notebook", "grade")
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalCluster:
+    """A ``dask scheduler`` and ``dask worker`` processes on localhost, each in a session of its
+    own (so that a worker can be killed with everything it started)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.port = _free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard")
+
+    def _start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process's output
+        self.procs[name] = subprocess.Popen(
+            [str(DASK), *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.logs,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
+        log.close()
+
+    def worker(self, name: str, env: dict[str, str] | None = None) -> None:
+        self._start(name, "worker", self.address, "--nthreads", "1", "--name", name, "--no-dashboard", env=env)
+
+    def wait_for(self, n: int) -> None:
+        with distributed.Client(self.address, timeout=60) as client:
+            client.wait_for_workers(n, timeout=180)
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+    def close(self) -> None:
+        for name in [n for n in self.procs if n != "scheduler"] + ["scheduler"]:
+            if name in self.procs:
+                self.kill(name)
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cluster") / "submissions"
+    for student in STUDENTS:
+        nb = sample.exercises_only(nbformat.read(str(SAMPLE / student / "layers.ipynb"), as_version=4))
+        (root / student).mkdir(parents=True)
+        nbformat.write(nb, str(root / student / "layers.ipynb"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_run(small_class, tmp_path_factory) -> Path:
+    """The class graded on this machine, the reference: its OUT."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    grade(Settings("03_layers", small_class, out, workers=2, progress=None))
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_grades(local_run) -> dict[str, dict[str, str]]:
+    return _by_student(local_run / "grades.csv")
+
+
+@pytest.fixture(scope="module")
+def local_counts(local_run) -> dict[str, int]:
+    """Rows of the local run's gradebook: one student, submission and notebook each, one grade per cell."""
+    counts = _gradebook_counts(local_run / "gradebook.db")
+    assert counts["student"] == counts["submitted_assignment"] == counts["submitted_notebook"] == len(STUDENTS)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory) -> Iterator[LocalCluster]:
+    """Two workers that can grade and one that cannot (no bubblewrap on its PATH)."""
+    c = LocalCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        c.worker("good-1")
+        c.worker("good-2")
+        c.worker("no-bwrap", env={"PATH": str(Path(sys.executable).parent)})
+        c.wait_for(3)
+        yield c
+    finally:
+        c.close()
+
+
+# ----------------------------------------------------------------------------------------
+# The whole run, on a real cluster
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_a_class_graded_on_the_cluster_gets_the_same_grades_and_reruns(
+    small_class, local_grades, local_counts, dask_cluster, tmp_path
+):
+    out, progress = tmp_path / "out", io.StringIO()
+    summary = grade(Settings("03_layers", small_class, out, workers=2, scheduler=dask_cluster.address,
+                             progress=progress))  # fmt: skip
+    said = progress.getvalue()
+    assert summary.graded == len(STUDENTS)
+    assert _by_student(out / "grades.csv") == local_grades
+    assert float(local_grades["perfect"]["score"]) == 18 and float(local_grades["blank"]["score"]) == 0
+    assert "grading 3 student(s) with 2 Dask worker(s)" in said
+    refused = [line for line in said.splitlines() if line.startswith("refused Dask worker")]
+    assert len(refused) == 1 and "bubblewrap is not installed" in refused[0], said
+    assert _gradebook_counts(out / "gradebook.db") == local_counts
+
+    again = grade(Settings("03_layers", small_class, out, workers=2, scheduler=dask_cluster.address, progress=None))
+    assert (again.graded, again.skipped) == (0, len(STUDENTS))
+    assert _by_student(out / "grades.csv") == local_grades
+
+
+def _grading_in(proc: subprocess.Popen, out: Path) -> bool:
+    """Whether a grading process for ``out`` runs under the (``dask worker``) process ``proc``."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    for p in family:
+        try:
+            if p.environ().get(OUT_VARIABLE) == str(out) and "autograder.pool" in " ".join(p.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
+    small_class, local_grades, local_counts, dask_cluster, tmp_path
+):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder", "grade", "--assignment", "03_layers", "--submissions",
+               str(small_class), "--out", str(out), "--workers", "2", "--scheduler", dask_cluster.address]  # fmt: skip
+    with open(tmp_path / "progress.log", "w") as log:
+        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
+    killed = None
+    try:
+        deadline = time.monotonic() + 600
+        while killed is None and time.monotonic() < deadline and run.poll() is None:
+            for name in ("good-1", "good-2"):
+                if _grading_in(dask_cluster.procs[name], out.resolve()):
+                    time.sleep(3)  # well into the student's notebook run
+                    dask_cluster.kill(name)
+                    killed = name
+                    break
+            time.sleep(0.5)
+        assert killed is not None, "no worker was seen grading"
+        assert run.wait(timeout=900) == 0, (tmp_path / "progress.log").read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    said = (tmp_path / "progress.log").read_text()
+    assert _by_student(out / "grades.csv") == local_grades
+    for student in STUDENTS:  # each merged once
+        assert sum(f"] {student}:" in line for line in said.splitlines()) == 1, said
+    assert _gradebook_counts(out / "gradebook.db") == local_counts
+
+
+# ----------------------------------------------------------------------------------------
+# Refused up front
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_cluster_without_a_worker_that_can_grade_is_refused_before_grading(small_class, tmp_path):
+    c = LocalCluster(tmp_path)
+    try:
+        c.worker("no-bwrap", env={"PATH": str(Path(sys.executable).parent)})
+        c.wait_for(1)
+        out = tmp_path / "out"
+        with pytest.raises(UsageError, match="no Dask worker at .* can grade: bubblewrap is not installed"):
+            grade(Settings("03_layers", small_class, out, workers=1, scheduler=c.address, progress=None))
+        assert not (out / "grades.csv").exists()
+        assert not list((out / "course" / "autograded").glob("*"))
+    finally:
+        c.close()
+
+
+def test_an_unreachable_scheduler_is_a_usage_error(small_class, tmp_path):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    engine = DaskEngine(assignment="03_layers", out=tmp_path, workers=1, timeout=60, scheduler=address)
+    with pytest.raises(UsageError, match=f"cannot reach the Dask scheduler at {address}"):
+        engine.start(1)
+    engine.close()
+
+
+def test_preflight_names_each_difference(tmp_path, monkeypatch):
+    probe = tmp_path / "work" / ".probe"
+    probe.parent.mkdir()
+    probe.write_text("token")
+    mine = cluster.fingerprint("03_layers")
+    assert cluster.preflight(mine, "03_layers", str(probe), "token", hardened=False).ok
+    other = Fingerprint(mine.library, "0" * 64, "1" * 64)
+    found = cluster.preflight(other, "03_layers", str(probe), "other-run", hardened=False)
+    assert not found.ok
+    assert "the grader (autograder/) and the assignment (solutions/) differ" in found.problems[0]
+    assert "does not see this run's output folder" in found.problems[1]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    # Asked once per process (cached): ask again, with this PATH.
+    monkeypatch.setattr(sandbox, "bubblewrap_available", sandbox.bubblewrap_available.__wrapped__)
+    refused = cluster.preflight(mine, "03_layers", str(probe), "token", hardened=True)
+    assert refused.problems == ("bubblewrap is not installed (or not on PATH): install the Debian package "
+                                "'bubblewrap' on the worker",)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------
+# A submission that kills its worker every time: flagged, not retried forever
+# ----------------------------------------------------------------------------------------
+
+
+def kill_own_worker(task: dict, timeout: float) -> WorkerResult:
+    """A grading task that takes its Dask worker down (as a submission that exhausts its memory)."""
+    if task["student"] == "killer":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return WorkerResult(task["student"], StudentResult(task["student"], graded=True))
+
+
+@pytest.mark.slow
+def test_a_submission_that_kills_its_worker_repeatedly_is_given_up_on(tmp_path):
+    import dask
+
+    (tmp_path / "work").mkdir()
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        local = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        engine = DaskEngine(assignment="03_layers", out=tmp_path, workers=1, timeout=60, hardened=False,
+                            scheduler=local.scheduler_address, say=lambda _: None, task=kill_own_worker)  # fmt: skip
+        engine.start(1)
+        tasks = [{"student": s} for s in ("before", "killer", "after")]
+        outcomes = [(task["student"], outcome) for task, outcome in engine.grade(tasks)]
+        engine.close()
+    finally:
+        local.close()
+    assert sorted(s for s, _ in outcomes) == ["after", "before", "killer"]  # each once
+    by = dict(outcomes)
+    assert by["before"].graded and by["after"].graded
+    assert isinstance(by["killer"], Failure)
+    assert "ended 2 Dask worker(s)" in by["killer"].reason and "allowed-failures" in by["killer"].reason
