@@ -5,14 +5,15 @@ the student id, as ``student_id`` or as nbgrader's ``id`` (so the file that ``nb
 student import`` reads works as it is); optional columns: ``first_name``, ``last_name``,
 ``name``, ``email`` and ``lms_user_id`` (or ``lms_id``: the LMS's number for the student, as the
 download names them: Canvas's user id, Moodle's participant number, Blackboard's username).
-A download's student whose LMS number or full name is on the roster is graded under the
-roster's id.
+A download's student whose LMS number or full name (Canvas's "lastfirst" too) is on the roster
+is graded under the roster's id.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,20 @@ def match(roster: list[RosterStudent], lms_number: str, lms_name: str) -> Roster
                 return r
     if lms_name:
         named = [r for r in roster if r.name and r.name.casefold() == lms_name.casefold()]
+        if not named:  # Canvas names files "lastfirst": doejane, or doe_jane
+            named = [r for r in roster if r.name and _last_first(r.name) == _squash(lms_name)]
         if len(named) == 1:
             return named[0]
     return None
+
+
+def _squash(text: str) -> str:
+    """Letters only, lower case, accents dropped: "López" -> "lopez"."""
+    plain = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return re.sub(r"[\W_\d]", "", plain.casefold())
+
+
+def _last_first(name: str) -> str:
+    """ "Jane Doe" -> "doejane", as Canvas writes it in a download's file names."""
+    parts = name.split()
+    return _squash("".join(parts[-1:] + parts[:-1]))

@@ -214,6 +214,20 @@ def test_roster_maps_lms_numbers_and_names_and_adds_the_missing(tmp_path):
     assert {s.student_id: s.lms_number for s in got.lms_students} == {"s001": "1001", "s002": "1002"}
 
 
+def test_roster_matches_canvas_lastfirst_names_and_blackboard_without_receipts(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\nu1,John Roe\nu2,Ana López\nu3,Jane Doe\n")
+    got = by_id(collect(lay_out(tmp_path / "canvas", CANVAS), roster))
+    assert tag_of(got["u1"].notebooks["layers"]) == "john"  # roejohn
+    assert tag_of(got["u2"].notebooks["layers"]) == "ana"  # lopezana
+    assert tag_of(got["u3"].notebooks["layers"]) == "jane-latest"  # doe_jane and doejane
+    assert "12345" not in got and "23456" not in got
+    bare = {k: v for k, v in BLACKBOARD.items() if not k.endswith(".txt")}
+    subs = by_id(collect(lay_out(tmp_path / "bb", bare)))
+    assert tag_of(subs["jdoe"].notebooks["layers"]) == "jdoe-second"
+    assert "notebook renamed: graded Layers(1).ipynb as layers.ipynb" in subs["jroe"].flags
+
+
 def test_roster_from_the_gradebooks_students_table(tmp_path, monkeypatch):
     from nbgrader.api import Gradebook
 
