@@ -15,12 +15,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "GradCheckError",
+    "Mistake",
     "GradCheckReport",
     "TensorCheck",
     "check_elementwise",
@@ -28,6 +30,7 @@ __all__ = [
     "check_loss",
     "compare",
     "diagnose",
+    "diagnosis",
     "numerical_gradient",
     "relative_error",
 ]
@@ -43,6 +46,29 @@ MAX_ENTRIES = 300
 
 class GradCheckError(AssertionError):
     """Raised by :meth:`GradCheckReport.assert_ok`; its message is the student-facing report."""
+
+
+class Mistake(StrEnum):
+    """Stable names of the mistakes a hint recognises, whatever the exercise.
+
+    A :class:`TensorCheck` carries one in ``mistake`` (a plain string: exercises add names of
+    their own, such as "σ(x) instead of σ(x)(1 − σ(x))"), so that the grader can count, per
+    exercise, how many failing submissions made each mistake.
+    """
+
+    WRONG_SIGN = "wrong sign"
+    MISSING_MEAN = "missing 1/N"
+    DOUBLED_MEAN = "doubled 1/N"
+    NOT_SUMMED = "not summed over the batch"
+    TRANSPOSED = "transposed"
+    OVERWRITTEN = "overwritten instead of added into .grad"
+    SWAPPED = "swapped inputs"
+    ALL_ZEROS = "all zeros"
+    INVERTED_MASK = "zero where it should not be (a mask or branch inverted)"
+    NOT_ZERO = "not zero where the gradient is"
+    CONSTANT_FACTOR = "a constant factor off"
+    WRONG_SHAPE = "wrong shape"
+    NOT_FINITE = "NaN or inf"
 
 
 def _float64_array(x: ArrayLike, what: str) -> Array:
@@ -158,6 +184,8 @@ class TensorCheck:
     hint: str = ""
     analytic: Array | None = field(default=None, repr=False)
     numeric: Array | None = field(default=None, repr=False)
+    #: The recognised mistake's stable name (a :class:`Mistake` or an exercise's own), "" if none.
+    mistake: str = ""
 
     def describe(self) -> str:
         where = f"at index {self.worst_index}" if self.shape else ""
@@ -207,44 +235,87 @@ class GradCheckReport:
         return self
 
 
-def diagnose(analytic: ArrayLike, numeric: ArrayLike, *, batch: int | None = None, noun: str = "gradient") -> str:
+def diagnose(
+    analytic: ArrayLike, numeric: ArrayLike, *, batch: int | None = None, noun: str = "gradient", averaged: bool = True
+) -> str:
     """Name the likely mistake when ``analytic`` is a recognisable distortion of ``numeric``.
 
-    Returns "" when nothing is recognised. Only entries where the numerical gradient is
-    clearly non-zero are used to estimate the ratio between the two. ``noun`` names what is
-    compared in the hint ("gradient", or "result" for forward values).
+    Returns "" when nothing is recognised (the hint of :func:`diagnosis`).
     """
-    return _diagnose(analytic, numeric, batch).replace("gradient", noun)
+    return diagnosis(analytic, numeric, batch=batch, noun=noun, averaged=averaged)[1]
 
 
-def _diagnose(analytic: ArrayLike, numeric: ArrayLike, batch: int | None) -> str:
+def diagnosis(
+    analytic: ArrayLike, numeric: ArrayLike, *, batch: int | None = None, noun: str = "gradient", averaged: bool = True
+) -> tuple[str, str]:
+    """The recognised mistake as (its :class:`Mistake` name, the student's hint); ("", "") if none.
+
+    Only entries where the numerical gradient is clearly non-zero are used to estimate the
+    ratio between the two. ``noun`` names what is compared in the hint ("gradient", or
+    "result" for forward values). ``batch`` is the batch size N; ``averaged`` says whether the
+    quantity differentiated is a mean over the batch (a loss) or not (a layer's output, whose
+    parameter gradients are sums over the batch): N× too small is then a doubled 1/N, or an
+    average where a sum belongs.
+    """
+    name, hint = _diagnose(analytic, numeric, batch, averaged)
+    return name, hint.replace("gradient", noun)
+
+
+def _diagnose(analytic: ArrayLike, numeric: ArrayLike, batch: int | None, averaged: bool) -> tuple[str, str]:
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
     if a.shape != n.shape:
-        return f"your gradient has shape {a.shape} but should have shape {n.shape}"
+        return Mistake.WRONG_SHAPE, f"your gradient has shape {a.shape} but should have shape {n.shape}"
     if not np.all(np.isfinite(a)):
-        return "your gradient contains NaN or inf: look for a division by zero or an overflowing exp"
+        return Mistake.NOT_FINITE, (
+            "your gradient contains NaN or inf: look for a division by zero or an overflowing exp"
+        )
     scale = np.max(np.abs(n)) if n.size else 0.0
     if scale == 0:
-        return "" if np.allclose(a, 0) else "the true gradient is zero here but yours is not"
+        if np.allclose(a, 0):
+            return "", ""
+        return Mistake.NOT_ZERO, "the true gradient is zero here but yours is not"
     if np.allclose(a, 0, atol=1e-12):
-        return "your gradient is all zeros: was it computed but never added into .grad or returned?"
+        return Mistake.ALL_ZEROS, "your gradient is all zeros: was it computed but never added into .grad or returned?"
     if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a, n.T) < 1e-6:
-        return "your gradient is the transpose of the right one: check the order of the matrix product"
+        return Mistake.TRANSPOSED, (
+            "your gradient is the transpose of the right one: check the order of the matrix product"
+        )
     mask = np.abs(n) > 1e-3 * scale
     ratio = a[mask] / n[mask]
-    if np.allclose(ratio, ratio[0], rtol=1e-4):
+    if np.allclose(ratio, ratio[0], rtol=1e-4, atol=1e-12):
         r = float(ratio[0])
         if abs(r + 1) < 1e-4:
-            return "your gradient has the wrong sign everywhere"
-        if batch and batch > 1 and abs(r - batch) < 1e-3 * batch:
-            return f"your gradient is {batch}× too large, exactly the batch size: did you forget to divide by N?"
+            return Mistake.WRONG_SIGN, "your gradient has the wrong sign everywhere"
+        if abs(r) < 1e-9:  # zero wherever the true gradient is not (and so not all zeros)
+            return Mistake.INVERTED_MASK, (
+                "your gradient is zero exactly where the true one is not, and nonzero where it is zero: "
+                "a mask or a branch (x > 0, the larger input, the correct class) is the wrong way round"
+            )
         if abs(r - 1) < 1e-3:
-            return ""  # right up to round-off: not a recognisable mistake
+            return "", ""  # right up to round-off: not a recognisable mistake
+        if batch and batch > 1 and abs(r - batch) < 1e-3 * batch:
+            if averaged:
+                return Mistake.MISSING_MEAN, (
+                    f"your gradient is {batch}× too large, exactly the batch size: the loss is a mean over the batch, "
+                    "so its gradient has a factor 1/N; did you forget to divide by N?"
+                )
+            return Mistake.CONSTANT_FACTOR, (
+                f"your gradient is {batch}× too large, exactly the batch size: nothing here is divided by N, "
+                "so nothing should be multiplied by it either"
+            )
         if batch and batch > 1 and abs(r - 1 / batch) < 1e-3 / batch:
-            return f"your gradient is {batch}× too small, exactly the batch size: did you divide by N twice?"
-        return f"your gradient is the right one times {r:.6g}: a constant factor is off"
-    return ""
+            if averaged:
+                return Mistake.DOUBLED_MEAN, (
+                    f"your gradient is {batch}× too small, exactly the batch size: the 1/N of the mean is "
+                    "applied once, where the loss is computed; did you divide by N a second time?"
+                )
+            return Mistake.NOT_SUMMED, (
+                f"your gradient is {batch}× too small, exactly the batch size: a parameter used by every example "
+                "gets the sum of their gradients over the batch (axis 0), not their mean"
+            )
+        return Mistake.CONSTANT_FACTOR, f"your gradient is the right one times {r:.6g}: a constant factor is off"
+    return "", ""
 
 
 def compare(
@@ -256,8 +327,12 @@ def compare(
     indices: Sequence[Index] | None = None,
     batch: int | None = None,
     noun: str = "gradient",
+    averaged: bool = True,
 ) -> TensorCheck:
-    """Compare an analytic gradient with a numerical one (on ``indices`` only, if given)."""
+    """Compare an analytic gradient with a numerical one (on ``indices`` only, if given).
+
+    ``batch`` and ``averaged`` are passed to :func:`diagnosis` for the hint of a failure.
+    """
     numeric = np.asarray(numeric, dtype=np.float64)
     try:
         analytic = np.asarray(analytic, dtype=np.float64)
@@ -266,8 +341,8 @@ def compare(
     if analytic.shape != numeric.shape:
         return TensorCheck(
             name, numeric.shape, np.inf, (), np.nan, np.nan, False, 0,
-            hint=f"your gradient has shape {analytic.shape} but should have shape {numeric.shape}",
-            analytic=analytic, numeric=numeric,
+            hint=f"your {noun} has shape {analytic.shape} but should have shape {numeric.shape}",
+            analytic=analytic, numeric=numeric, mistake=Mistake.WRONG_SHAPE,
         )
     if indices is None:
         a_vals, n_vals = analytic, numeric
@@ -284,10 +359,10 @@ def compare(
     worst = tuple(int(i) for i in worst)
     max_err = float(err[k])
     passed = max_err < tol
-    hint = "" if passed else diagnose(a_vals, n_vals, batch=batch, noun=noun)
+    mistake, hint = ("", "") if passed else diagnosis(a_vals, n_vals, batch=batch, noun=noun, averaged=averaged)
     return TensorCheck(
         name, numeric.shape, max_err, worst, float(analytic[worst]), float(numeric[worst]),
-        passed, int(err.size), hint, analytic=analytic, numeric=numeric,
+        passed, int(err.size), hint, analytic=analytic, numeric=numeric, mistake=mistake,
     )
 
 
@@ -352,14 +427,15 @@ def check_layer(
     checks = []
     idx = _sample(x.shape, rng, max_entries)
     num_x = numerical_gradient(layer.forward, x, upstream, h, indices=idx)
-    checks.append(compare("dL/dx", grad_x, num_x, tol=tol, indices=idx, batch=batch))
+    checks.append(compare("dL/dx", grad_x, num_x, tol=tol, indices=idx, batch=batch, averaged=False))
     for i, (p, grad_p) in enumerate(zip(params, added, strict=True)):
         label = f"dL/d{p.name or f'param{i}'}"
         idx = _sample(p.data.shape, rng, max_entries)
         num_p = numerical_gradient(lambda _: layer.forward(x), p.data, upstream, h, indices=idx)
-        check = compare(label, grad_p, num_p, tol=tol, indices=idx, batch=batch)
+        check = compare(label, grad_p, num_p, tol=tol, indices=idx, batch=batch, averaged=False)
         if not check.passed and compare(label, p.grad, num_p, tol=tol, indices=idx).passed:
             check.hint = f"{p.name}.grad was overwritten (=) instead of accumulated (+=)"
+            check.mistake = Mistake.OVERWRITTEN
         checks.append(check)
     layer.forward(x)  # leave the layer's cache consistent with x
     return GradCheckReport(repr(layer) if hasattr(layer, "__repr__") else name, checks, problems, tol)

@@ -42,6 +42,7 @@ __all__ = [
     "REGISTRY",
     "Case",
     "Exercise",
+    "KnownMistake",
     "Verdict",
     "check",
     "decode_outputs",
@@ -50,6 +51,7 @@ __all__ = [
     "get",
     "judge_rng",
     "modified",
+    "recognise",
     "register",
     "trapped",
 ]
@@ -106,6 +108,13 @@ class Verdict:
     def passed(self) -> bool:
         return not self.problems and all(c.passed for c in self.checks)
 
+    @property
+    def mistakes(self) -> list[str]:
+        """The stable names of the mistakes recognised in the failing checks (see
+        :class:`course.gradcheck.Mistake`), each once, in the order of the checks."""
+        names = [c.mistake for c in self.checks if not c.passed and c.mistake]
+        return list(dict.fromkeys(names))
+
     def message(self, reveal: bool = True) -> str:
         """Student-facing text. With ``reveal=False`` (hidden tests) no expected value is shown."""
         status = "passed" if self.passed else "FAILED"
@@ -133,6 +142,42 @@ class Verdict:
             if hint:
                 lines.append(f"    hint: {hint}")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class KnownMistake:
+    """A mistake an exercise recognises by computing its wrong answer on the case's inputs.
+
+    ``name`` is the stable name the class report counts (see :class:`course.gradcheck.Mistake`),
+    ``hint`` what the student reads; ``answer`` is called by the exercise's judge (in the
+    trusted process) with the exercise's own arguments and returns what that mistake gives.
+    """
+
+    name: str
+    hint: str
+    answer: Callable[..., Any]
+
+
+def recognise(check: TensorCheck | None, candidates: list[tuple[str, str, Any]], rtol: float = 1e-6) -> bool:
+    """Name the mistake of a failing ``check`` whose answer equals one of ``candidates``,
+    given as (name, hint, the wrong answer's array); True if one matched.
+
+    Only entries the check compared count (a sampled check leaves the others NaN in
+    ``check.numeric``).
+    """
+    if check is None or check.passed or check.analytic is None or check.numeric is None:
+        return False
+    got = np.asarray(check.analytic, dtype=np.float64)
+    compared = ~np.isnan(np.asarray(check.numeric, dtype=np.float64))
+    for name, hint, wrong in candidates:
+        wrong = np.asarray(wrong, dtype=np.float64)
+        if wrong.shape != got.shape or not compared.any():
+            continue
+        scale = float(np.max(np.abs(wrong[compared]))) if wrong.size else 0.0
+        if np.allclose(got[compared], wrong[compared], rtol=rtol, atol=1e-12 * max(scale, 1.0)):
+            check.hint, check.mistake = hint, name
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------------------
@@ -333,6 +378,7 @@ class Exercise:
         rng: np.random.Generator | None = None,
         tol: float = TOLERANCE,
         elementwise: bool = False,
+        averaged: bool = True,
     ) -> TensorCheck | None:
         """Compare ``analytic`` with the numerical gradient of ``sum(f(x) * grad_out)``, on a
         random sample of ``max_entries`` entries when ``x`` is larger.
@@ -358,7 +404,7 @@ class Exercise:
             numeric[rows] = self.numerical(f, x[rows].copy(), weight, None)
         else:
             numeric = self.numerical(f, x, grad_out, indices)
-        result = self.compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch)
+        result = self.compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch, averaged=averaged)
         verdict.checks.append(result)
         return result
 

@@ -209,15 +209,19 @@ class NumericalGradientExercise(Exercise):
         check = _compare(v, "gradient", grad, reference, floor)
         _compare(v, "gradient (against the exact derivative)", grad, self._exact(arrays, cfg), floor)
         if not check.passed:
-            check.hint = self._hint(grad, f, live, grad_out, cfg) or check.hint
+            name, hint = self._hint(grad, f, live, grad_out, cfg)
+            if hint:
+                check.hint, check.mistake = hint, name
         return v
 
     @staticmethod
-    def _hint(grad: Array, f: Callable, x: Array, grad_out: Array | None, cfg: dict) -> str:
-        """Recognise the usual mistakes by recomputing what they would give."""
+    def _hint(grad: Array, f: Callable, x: Array, grad_out: Array | None, cfg: dict) -> tuple[str, str]:
+        """Recognise the usual mistakes by recomputing what they would give: (the name, the hint)."""
         h = 1e-5
         if cfg["function"] == "held" and np.allclose(grad, 0.0):
-            return "f reads x through a reference it holds: perturb x itself, in place, not a copy of it"
+            return "perturbs a copy", (
+                "f reads x through a reference it holds: perturb x itself, in place, not a copy of it"
+            )
         forward = np.zeros_like(x)
         base = np.asarray(f(x), dtype=np.float64)
         weight = 1.0 if grad_out is None else grad_out
@@ -227,13 +231,17 @@ class NumericalGradientExercise(Exercise):
             forward[ix] = np.sum((np.asarray(f(x)) - base) * weight) / h
             x[ix] = old
         if gradcheck.relative_error(grad, forward) < 1e-7:
-            return "this is the forward difference (f(x + h) − f(x)) / h: use the centred one, error O(h²)"
+            return "forward difference", (
+                "this is the forward difference (f(x + h) − f(x)) / h: use the centred one, error O(h²)"
+            )
         centred = gradcheck.numerical_gradient(f, x, grad_out, h)
         if gradcheck.relative_error(grad, 2 * centred) < 1e-6:
-            return "exactly twice the right value: divide by 2h, the distance between x − h and x + h"
+            return "divides by h, not 2h", (
+                "exactly twice the right value: divide by 2h, the distance between x − h and x + h"
+            )
         if grad_out is not None and gradcheck.relative_error(grad, gradcheck.numerical_gradient(f, x, None, h)) < 1e-6:
-            return "grad_out was ignored: the quantity to differentiate is sum(f(x) * grad_out)"
-        return ""
+            return "ignores grad_out", "grad_out was ignored: the quantity to differentiate is sum(f(x) * grad_out)"
+        return "", ""
 
 
 def _compare(v: Verdict, name: str, got: Array, want: Array, floor: float) -> TensorCheck:
@@ -243,10 +251,11 @@ def _compare(v: Verdict, name: str, got: Array, want: Array, floor: float) -> Te
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape)) if err.size else ()
     max_err = float(err[worst]) if err.size else 0.0
     passed = max_err < TOLERANCE
+    mistake, hint = ("", "") if passed else gradcheck.diagnosis(got, want)
     check = TensorCheck(
         name, got.shape, max_err, worst, float(got[worst]) if err.size else 0.0,
         float(want[worst]) if err.size else 0.0, passed, int(err.size),
-        "" if passed else gradcheck.diagnose(got, want), analytic=got, numeric=want,
+        hint, analytic=got, numeric=want, mistake=mistake,
     )
     v.checks.append(check)
     return check

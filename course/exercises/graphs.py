@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from .. import graph as G
-from ..gradcheck import compare, numerical_gradient, relative_error
-from .base import Case, Exercise, Verdict, judge_rng, register
+from ..gradcheck import Mistake, compare, numerical_gradient, relative_error
+from .base import Case, Exercise, Verdict, judge_rng, recognise, register
 
 __all__ = ["GateExercise", "GraphExercise", "apply", "evaluate", "lanes_graph", "random_graph"]
 
@@ -508,12 +508,18 @@ class GateExercise(Exercise):
 
     Each case is K independent gates: ``forward(x[k], y[k])`` then ``backward(dz[k])``; dx and
     dy are compared with centred differences of the reference gate's forward. ``gap`` keeps
-    |x − y| away from 0 (the max gate's kink).
+    |x − y| away from 0 (the max gate's kink). A wrong dx or dy is compared with what the
+    gates' classic mistakes give (``known``), to name the mistake.
     """
 
-    def __init__(self, name: str, title: str, reference: type, gap: float = 0.0) -> None:
+    def __init__(
+        self, name: str, title: str, reference: type, gap: float = 0.0, known: tuple[str, ...] = ("upstream",)
+    ) -> None:
         super().__init__(name, title, [(reference, "backward")])
         self.reference, self.gap = reference, gap
+        #: Which of the gate-specific mistakes to look for ("upstream", "routing");
+        #: swapped inputs are looked for in every gate.
+        self.known = known
 
     def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
         if not hidden:
@@ -570,11 +576,34 @@ class GateExercise(Exercise):
                 f = lambda p, gate=gate: gate.forward(float(p[0]), float(p[1]))  # noqa: E731
                 numeric[k] = numerical_gradient(f, point, np.array(dz[k]), indices=[(wrt,)])[wrt]
             v.checks.append(compare(what, got, numeric, indices=[(int(k),) for k in entries]))
+        self._recognise(v, case)
         return v
 
+    def _recognise(self, v: Verdict, case: Case) -> None:
+        """Name the gates' classic mistakes, by comparing a wrong dx or dy with what each mistake gives."""
+        right = {c.name.split()[0]: c.numeric for c in v.checks if c.name.split()[0] in ("dx", "dy")}
+        if len(right) < 2:
+            return
+        dz = case.arrays["dz"]
+        for c in v.checks:
+            key = c.name.split()[0]
+            if key not in right or c.passed:
+                continue
+            other = "dy" if key == "dx" else "dx"
+            candidates = [(Mistake.SWAPPED, "dx and dy are exchanged: each input got the other one's gradient",
+                           right[other])]
+            if "upstream" in self.known:
+                local = np.asarray(right[key]) / np.where(dz == 0, 1.0, dz)
+                candidates.append(("local derivative not times dz", "multiply the local derivative by the upstream "
+                                   "gradient dz (the chain rule): dx = dz · ∂z/∂x", local))
+            if "routing" in self.known:
+                candidates.append(("dz to both inputs", "a max gate routes dz to the larger input only (the other "
+                                   "gets 0); it does not distribute it like an add gate", dz))
+            recognise(c, candidates)
 
-register(GateExercise("graphs.MulGate.backward", "MulGate.backward", G.MulGate))
+
+register(GateExercise("graphs.MulGate.backward", "MulGate.backward", G.MulGate, known=("upstream",)))
 register(GateExercise("graphs.AddGate.backward", "AddGate.backward", G.AddGate))
-register(GateExercise("graphs.MaxGate.backward", "MaxGate.backward", G.MaxGate, gap=1e-3))
+register(GateExercise("graphs.MaxGate.backward", "MaxGate.backward", G.MaxGate, gap=1e-3, known=("routing",)))
 register(GraphExercise("graphs.Value.ops", "Value's local backward closures", "ops", _ops_settings))
 register(GraphExercise("graphs.Value.backward", "Value.backward", "backward", _backward_settings))

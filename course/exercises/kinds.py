@@ -8,12 +8,14 @@ module that registers the exercise, so the topic modules stay short declarations
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from ..gradcheck import Mistake
 from ..layers import Parameter
-from .base import Case, Exercise, Verdict, fingerprint, judge_rng, modified
+from .base import Case, Exercise, Verdict, fingerprint, judge_rng, modified, recognise
 
 __all__ = [
     "ElementwiseExercise",
@@ -129,7 +131,7 @@ class LayerExercise(Exercise):
         ref = self._layer(self.reference, case)
         x, grad_out = a["x"].copy(), a["grad_out"]
         batch = x.shape[0] if x.ndim > 1 else None
-        sample = {"max_entries": cfg.get("max_entries"), "rng": judge_rng(), "batch": batch}
+        sample = {"max_entries": cfg.get("max_entries"), "rng": judge_rng(), "batch": batch, "averaged": False}
         out = self.expect_array(v, outputs, "out", grad_out.shape, "the forward output")
         self.compare_values(v, "forward output", out, ref.forward(x))
         grad_x = self.expect_array(v, outputs, "grad_x", x.shape, "the gradient backward returns (dL/dx)")
@@ -153,6 +155,7 @@ class LayerExercise(Exercise):
                 overwritten = np.allclose(total[sampled], check.numeric[sampled], rtol=1e-6, atol=1e-12)
             if overwritten and not check.passed:
                 check.hint = f"{label}.grad was overwritten (=) instead of accumulated (+=)"
+                check.mistake = Mistake.OVERWRITTEN
         for key, original, what in [("x_after", x, "the input x"), ("grad_out_after", grad_out, "grad_out")]:
             if modified(outputs, key, original):
                 v.problems.append(f"{what} was modified in place; compute into a new array instead")
@@ -330,9 +333,19 @@ class OptimizerExercise(Exercise):
 
     watch_numerical = False  # see Exercise.watch_numerical
 
-    def __init__(self, name: str, title: str, reference: type, settings: Settings) -> None:
+    def __init__(
+        self,
+        name: str,
+        title: str,
+        reference: type,
+        settings: Settings,
+        *,
+        variants: tuple[tuple[str, str, Callable[[dict], dict]], ...] = (),
+    ) -> None:
         super().__init__(name, title, [(reference, "step")])
         self.reference, self.settings = reference, settings
+        #: Mistakes that are the reference run with other settings: (name, hint, kwargs -> kwargs).
+        self.variants = variants
 
     def cases(self, rng: np.random.Generator, hidden: bool) -> list[Case]:
         cases = []
@@ -367,4 +380,29 @@ class OptimizerExercise(Exercise):
         for i, want in enumerate(expected.values()):
             got = self.expect_array(v, outputs, f"traj{i}", want.shape, f"the weights of parameter {i} after each step")
             self.compare_values(v, f"parameter {i} after each step", got, want, tol=1e-7)
+            self.recognise_step(v, case, i, got, want)
         return v
+
+    def recognise_step(self, v: Verdict, case: Case, i: int, got: np.ndarray | None, want: np.ndarray) -> None:
+        """Name the mistake of a wrong trajectory from its *updates* (the change at each step),
+        which a wrong sign or a missing learning rate scales exactly."""
+        check = v.checks[-1] if v.checks and got is not None else None
+        if check is None or check.passed:
+            return
+        start = case.arrays[f"param{i}"][None]
+        mine, right = np.diff(np.concatenate([start, got]), axis=0), np.diff(np.concatenate([start, want]), axis=0)
+        lr = float(case.config.get("kwargs", {}).get("lr", 0.0))
+        candidates = [
+            (Mistake.WRONG_SIGN, "your step moves the weights uphill, along the gradient: subtract the update "
+             "(p.data -= ...), do not add it", -right),
+        ]
+        if lr:
+            candidates.append(("missing learning rate", f"every update is 1/lr = {1 / lr:.6g} times too large: "
+                               "multiply the update by self.lr", right / lr))
+        for name, hint, transform in self.variants:
+            kwargs = transform(dict(case.config.get("kwargs", {})))
+            alt = self._trajectory(self.reference, Case(case.label, case.arrays, dict(case.config, kwargs=kwargs)))
+            candidates.append((name, hint, np.diff(np.concatenate([start, alt[f"traj{i}"]]), axis=0)))
+        updates = replace(check, analytic=mine, numeric=right)
+        if recognise(updates, candidates):
+            check.hint, check.mistake = updates.hint, updates.mistake

@@ -59,11 +59,16 @@ def compare_scaled(
     tol: float = TOLERANCE,
     indices: list[tuple[int, ...]] | None = None,
     batch: int | None = None,
+    averaged: bool = True,
 ) -> TensorCheck:
     """:func:`course.gradcheck.compare`, with |a − n| / max(|a| + |n|, FLOOR · max|n|) as the
     error of each entry, so that entries far below the tensor's scale are not held to a
-    relative accuracy that finite differences cannot reach."""
-    check = compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch)
+    relative accuracy that finite differences cannot reach.
+
+    The verdict, the error reported and the worst entry (the one the message names and the
+    picture rings) all come from that measure; the hint and mistake from ``compare``.
+    """
+    check = compare(name, analytic, numeric, tol=tol, indices=indices, batch=batch, averaged=averaged)
     if check.passed or check.n_checked == 0:
         return check
     a = np.asarray(analytic, dtype=np.float64)
@@ -74,20 +79,20 @@ def compare_scaled(
     else:
         a, n, positions = a.ravel(), n.ravel(), list(np.ndindex(n.shape))
     floor = max(FLOOR * float(np.max(np.abs(n))), 1e-8)
-    err = np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)
     err = np.where(np.isfinite(err), err, np.inf)
     k = int(np.argmax(err))
-    if err[k] >= tol:
-        return check  # a real failure: keep compare's report and hint
-    worst = tuple(int(i) for i in positions[k])
+    passed = bool(err[k] < tol)
     return replace(
         check,
         max_rel_error=float(err[k]),
-        worst_index=worst,
+        worst_index=tuple(int(i) for i in positions[k]),
         analytic_value=float(a[k]),
         numeric_value=float(n[k]),
-        passed=True,
-        hint="",
+        passed=passed,
+        hint="" if passed else check.hint,
+        mistake="" if passed else check.mistake,
     )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from .. import layers as L
 from .. import losses
 from ..activations import log_softmax
+from ..gradcheck import Mistake
 from ..network import PARAMETER_NAMES, TwoLayerNet
 from .base import Case, Exercise, Verdict, fingerprint, modified, register
 from .layers import compare_scaled, extrapolated_gradient
@@ -183,7 +184,9 @@ class TwoLayerNetExercise(Exercise):
             value = self.expect_array(v, outputs, "loss", (), "the loss value loss(X, y, reg) returns")
             self.compare_values(v, "loss value", value, ref.loss(X, y, reg=reg)[0])
             if value is not None and v.checks and not v.checks[-1].passed:
-                v.checks[-1].hint = self._loss_hint(float(value), ref, X, y, reg) or v.checks[-1].hint
+                name, hint = self._loss_hint(float(value), ref, X, y, reg)
+                if hint:
+                    v.checks[-1].hint, v.checks[-1].mistake = hint, name
         else:
             self._judge_grads(v, outputs, ref, X, y, reg, cfg.get("max_entries"))
         if modified(outputs, "X_after", X):
@@ -212,36 +215,39 @@ class TwoLayerNetExercise(Exercise):
             numeric = extrapolated_gradient(f, p, None, h=STEP, indices=indices)
             check = compare_scaled(f"dL/d{k}", grad, numeric, indices=indices, batch=X.shape[0])
             if not check.passed and k.startswith("W") and not check.hint:
-                check.hint = _reg_hint(grad, numeric, p, reg)
+                check.mistake, check.hint = _reg_hint(grad, numeric, p, reg)
             v.checks.append(check)
 
-    def _loss_hint(self, value: float, ref: TwoLayerNet, X, y, reg: float) -> str:
+    def _loss_hint(self, value: float, ref: TwoLayerNet, X, y, reg: float) -> tuple[str, str]:
+        """(the mistake's name, its hint) when the loss value is what a known mistake gives, else ("", "")."""
         penalty = reg * float(np.sum(ref.params["W1"] ** 2) + np.sum(ref.params["W2"] ** 2))
         biases = reg * float(np.sum(ref.params["b1"] ** 2) + np.sum(ref.params["b2"] ** 2))
         data = ref.loss(X, y, reg=0.0)[0]
         guesses = [
-            (data, "the regularisation term reg * (ΣW1² + ΣW2²) is missing"),
-            (data + 0.5 * penalty, "the penalty is reg * (ΣW1² + ΣW2²), without a factor 1/2"),
-            (data + penalty + biases, "only the weight matrices W1 and W2 are regularised, not the biases"),
-            (data * X.shape[0] + penalty, "the data loss should be the mean over the batch, not the sum"),
+            (data, "no penalty", "the regularisation term reg * (ΣW1² + ΣW2²) is missing"),
+            (data + 0.5 * penalty, "half the penalty", "the penalty is reg * (ΣW1² + ΣW2²), without a factor 1/2"),
+            (data + penalty + biases, "biases regularised",
+             "only the weight matrices W1 and W2 are regularised, not the biases"),
+            (data * X.shape[0] + penalty, Mistake.MISSING_MEAN,
+             "the data loss should be the mean over the batch, not the sum"),
         ]
-        for guess, hint in guesses:
+        for guess, name, hint in guesses:
             if abs(value - guess) <= 1e-9 * max(abs(guess), 1.0):
-                return hint
-        return ""
+                return name, hint
+        return "", ""
 
 
-def _reg_hint(analytic: np.ndarray, numeric: np.ndarray, W: np.ndarray, reg: float) -> str:
-    """Recognise a wrong or missing regularisation gradient on the checked entries."""
+def _reg_hint(analytic: np.ndarray, numeric: np.ndarray, W: np.ndarray, reg: float) -> tuple[str, str]:
+    """Recognise a wrong or missing regularisation gradient on the checked entries: (its name, its hint)."""
     checked = np.isfinite(numeric)
     a, n, w = analytic[checked], numeric[checked], W[checked]
-    for factor, hint in [
-        (0.0, "the regularisation gradient 2 * reg * W is missing"),
-        (1.0, "the derivative of reg * ΣW² is 2 * reg * W, not reg * W"),
+    for factor, name, hint in [
+        (0.0, "no penalty gradient", "the regularisation gradient 2 * reg * W is missing"),
+        (1.0, "penalty gradient reg W, not 2 reg W", "the derivative of reg * ΣW² is 2 * reg * W, not reg * W"),
     ]:
         if np.allclose(a, n - (2.0 - factor) * reg * w, rtol=1e-5, atol=1e-10):
-            return hint
-    return ""
+            return name, hint
+    return "", ""
 
 
 _STAGES = [

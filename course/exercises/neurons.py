@@ -13,7 +13,7 @@ from .. import layers as L
 from .. import neuron as N
 from ..gradcheck import TensorCheck
 from ..network import TwoLayerNet
-from .base import Case, Verdict, judge_rng, register
+from .base import Case, KnownMistake, Verdict, judge_rng, recognise, register
 from .kinds import ElementwiseExercise, FunctionExercise, LayerExercise, away_from
 
 # ----------------------------------------------------------------------------------------
@@ -46,11 +46,14 @@ class DerivativeExercise(ElementwiseExercise):
         *,
         sampler: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray] | None = None,
         also_traps: list[tuple[Any, str]] | None = None,
+        known: list[KnownMistake] | None = None,
     ) -> None:
         kwargs = {} if sampler is None else {"sampler": sampler}
         super().__init__(name, title, f, settings, reference_grad=reference_grad, **kwargs)
         self.reference_grad = reference_grad
         self.traps += also_traps or []
+        #: Mistakes recognised by their wrong answer, each ``answer(x, **kwargs)``.
+        self.known = known or []
 
     def judge(self, case: Case, outputs: dict) -> Verdict:
         v = self.verdict(case)
@@ -58,6 +61,7 @@ class DerivativeExercise(ElementwiseExercise):
         grad = self.expect_array(v, outputs, "grad", x.shape, "the derivative")
         sample = {"max_entries": case.config.get("max_entries"), "rng": judge_rng()}
         check = self.compare_gradient(v, "derivative", grad, lambda z: self.f(z, **kwargs), x, None, **sample)
+        recognise(check, [(m.name, m.hint, m.answer(x.copy(), **kwargs)) for m in self.known])
         if check is not None and check.passed:
             v.checks.append(_exact(grad, self.reference_grad(x, **kwargs)))
         return v
@@ -109,35 +113,73 @@ def _alpha(visible: float, low: float, high: float) -> Callable[[np.random.Gener
     return lambda rng, hidden: round(float(rng.uniform(low, high)), 3) if hidden else visible
 
 
+def _sigmoid_on_x(x: np.ndarray) -> np.ndarray:
+    return x * (1.0 - x)
+
+
+def _tanh_on_x(x: np.ndarray) -> np.ndarray:
+    return 1.0 - x**2
+
+
+def _relu_itself(x: np.ndarray) -> np.ndarray:
+    return A.relu(x)
+
+
+def _leaky_alpha_x(x: np.ndarray, alpha: float = 0.1) -> np.ndarray:
+    return np.where(x > 0, 1.0, alpha * x)
+
+
+def _elu_itself(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, 1.0, A.elu(x, alpha))
+
+
+#: The hint for a derivative written in terms of the output but applied to the input.
+ON_THE_INPUT = (
+    "you applied the formula in terms of the output to the input x: {formula} uses the activation's "
+    "value, so compute that first ({first}) and put it in the formula"
+)
+
+
 _kink = away_from(0.0)
 register(
     DerivativeExercise(
         "neurons.sigmoid_grad", "sigmoid_grad", A.sigmoid, A.sigmoid_grad, _derivative_settings(),
         also_traps=[(L.Sigmoid, "backward")],
+        known=[KnownMistake("x(1 − x) instead of σ(x)(1 − σ(x))",
+                            ON_THE_INPUT.format(formula="σ(x)(1 − σ(x))", first="s = sigmoid(x)"), _sigmoid_on_x)],
     )
 )
 register(
     DerivativeExercise(
         "neurons.tanh_grad", "tanh_grad", A.tanh, A.tanh_grad, _derivative_settings(),
         also_traps=[(L.Tanh, "backward")],
+        known=[KnownMistake("1 − x² instead of 1 − tanh²(x)",
+                            ON_THE_INPUT.format(formula="1 − tanh²(x)", first="t = tanh(x)"), _tanh_on_x)],
     )
 )
 register(
     DerivativeExercise(
         "neurons.relu_grad", "relu_grad", A.relu, A.relu_grad, _derivative_settings(),
         sampler=_kink, also_traps=[(L.ReLU, "backward")],
+        known=[KnownMistake("the function instead of its derivative",
+                            "this is ReLU itself; its derivative is 1 where x > 0 and 0 elsewhere", _relu_itself)],
     )
 )
 register(
     DerivativeExercise(
         "neurons.leaky_relu_grad", "leaky_relu_grad", A.leaky_relu, A.leaky_relu_grad,
         _derivative_settings(_alpha(0.1, 0.01, 0.5)), sampler=_kink, also_traps=[(L.LeakyReLU, "backward")],
+        known=[KnownMistake("αx instead of α", "on the negative side the derivative of αx is α, not αx",
+                            _leaky_alpha_x)],
     )
 )
 register(
     DerivativeExercise(
         "neurons.elu_grad", "elu_grad", A.elu, A.elu_grad, _derivative_settings(_alpha(1.0, 0.3, 2.0)),
         sampler=_kink, also_traps=[(L.ELU, "backward")],
+        known=[KnownMistake("the function instead of its derivative",
+                            "on the negative side this is ELU itself, α(eˣ − 1); its derivative is α·eˣ",
+                            _elu_itself)],
     )
 )
 

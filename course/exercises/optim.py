@@ -45,6 +45,11 @@ def _optimizer_settings(
     return settings
 
 
+def _swap_betas(kwargs: dict) -> dict:
+    """Adam's settings with beta1 and beta2 exchanged (the defaults filled in first)."""
+    return dict(kwargs, beta1=kwargs.get("beta2", 0.999), beta2=kwargs.get("beta1", 0.9))
+
+
 def _lr(rng: np.random.Generator) -> float:
     return float(10.0 ** rng.uniform(-3, -0.5))
 
@@ -85,6 +90,8 @@ class MomentumExercise(OptimizerExercise):
             what = f"parameter {i} after each step" if kind == "traj" else f"self.velocity[{i}] after each step"
             got = self.expect_array(v, outputs, key, want.shape, f"the {what}")
             self.compare_values(v, what, got, want, tol=1e-7)
+            if kind == "traj":
+                self.recognise_step(v, case, int(i), got, want)
         return v
 
 
@@ -138,6 +145,8 @@ register(
                 "eps": float(rng.choice([1e-8, 1e-6])),
             },
         ),
+        variants=(("betas swapped", "beta1 is the decay of the mean of the gradients (m), beta2 that of the "
+                   "mean of their squares (v): you swapped them", _swap_betas),),
     )
 )
 
