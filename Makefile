@@ -11,7 +11,7 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 # Tests run in parallel on every core; set JOBS=1 to run them serially.
 JOBS   ?= auto
 
-.PHONY: help venv demo test test-fast lint release student lab bench bench-grading sandbox postgres clean
+.PHONY: help venv demo test test-fast lint release student lab bench bench-grading sandbox postgres browser clean
 
 help:
 	@echo "make demo       install into .venv/, train an MLP on the digits, grade the sample class"
@@ -60,6 +60,19 @@ postgres:
 			echo "warning: postgresql is not installed (sudo apt-get install postgresql): the PostgreSQL tests will be skipped"; \
 		fi; }
 
+# The browser tests (tests/browser/) drive the system's headless Chromium (Debian package
+# "chromium") with Playwright; nothing downloads a browser. Installed here when we are root on
+# Debian; without it those tests are skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (for the browser tests) ..."; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+				|| echo "warning: could not install chromium: the browser tests will be skipped"; \
+		else \
+			echo "warning: chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; \
+		fi; }
+
 demo: $(STAMP) sandbox
 	$(BIN)/python -m course.demo
 	$(BIN)/python -m autograder demo
@@ -68,7 +81,7 @@ demo: $(STAMP) sandbox
 # OpenBLAS threads are slower than none on a loaded machine.
 test: export OPENBLAS_NUM_THREADS = 1
 test: export OMP_NUM_THREADS = 1
-test: $(STAMP) sandbox postgres
+test: $(STAMP) sandbox postgres browser
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-current-env --durations=15 tests solutions
 
