@@ -380,7 +380,7 @@ def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
     notes = feedback_notes([*task.get("flags", []), *result.flags])
     for page in sorted(made.glob("*.html")):
         source = nbformat.read(str(Path(task["source_dir"]) / f"{page.stem}.ipynb"), as_version=4)
-        text = page.read_text(errors="replace")
+        text = _add_notes(page.read_text(errors="replace"), notes)
         leak = leaks_hidden_tests(text, [*HIDDEN_MARKERS, *hidden_test_lines(source)])
         if leak is not None:
             page.unlink()
@@ -390,7 +390,7 @@ def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(dest.parent, 0o700)  # feedback holds student data: the instructor's only
         with open(dest, "w", encoding="utf-8", opener=_private_file) as copy:
-            copy.write(_add_notes(text, notes))
+            copy.write(text)
         os.chmod(page, 0o600)
         result.feedback.append(str(dest))
 
