@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -55,7 +55,19 @@ from .cells import MARKERS, parse_test_cell
 from .pool import kill_processes
 from .slicing import needed_cells
 
-__all__ = ["CHECK_UID_OFFSET", "CellVerdict", "GradingRun", "grade", "run_flags", "strip_hidden_tests"]
+__all__ = [
+    "CHECK_UID_OFFSET",
+    "RECORD_KEY",
+    "CellVerdict",
+    "ExerciseOutcome",
+    "GradingRun",
+    "grade",
+    "run_flags",
+    "strip_hidden_tests",
+]
+
+#: Where TrustedExecute stores :meth:`GradingRun.record` in the autograded notebook's metadata.
+RECORD_KEY = "backprop_grading"
 
 #: The checking runs of a notebook run as ``uid + CHECK_UID_OFFSET * k`` (k = 1, 2, ...).
 CHECK_UID_OFFSET = 100_000
@@ -66,12 +78,24 @@ OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 
 
 @dataclass
+class ExerciseOutcome:
+    """How one exercise checked in a graded cell went, over all its cases: what the class
+    report counts (:mod:`autograder.mistakes`). Names only, never values: safe to store."""
+
+    exercise: str
+    passed: bool
+    #: The stable names of the mistakes its failing checks recognised (course.gradcheck.Mistake).
+    mistakes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CellVerdict:
     """The trusted outcome of one graded test cell."""
 
     grade_id: str
     passed: bool
     messages: list[str] = field(default_factory=list)
+    outcomes: list[ExerciseOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +107,21 @@ class GradingRun:
     #: What the instructor should see (grades.csv ``flags``, the report): a check answered by
     #: numerical differentiation, or by calling the library's own answer. Student-safe texts.
     flags: list[str] = field(default_factory=list)
+
+    def record(self) -> dict:
+        """The run as plain JSON data, for the host (stored by TrustedExecute in the autograded
+        notebook's metadata under :data:`RECORD_KEY`): status, flags and, per graded cell, each
+        exercise's outcome and recognised mistakes."""
+        return {
+            "version": 1,
+            "status": self.status,
+            "sandboxed": self.sandboxed,
+            "flags": list(self.flags),
+            "cells": {
+                grade_id: {"passed": v.passed, "outcomes": [asdict(o) for o in v.outcomes]}
+                for grade_id, v in self.verdicts.items()
+            },
+        }
 
 
 #: Problems of a check that mean its answer was the library's (see course.exercises.base.run_case).
@@ -731,7 +770,12 @@ def _copy_outputs(nb: nbformat.NotebookNode, executed_path: Path) -> None:
 
 def _cell_verdict(grade_id: str, verdicts: list[Verdict]) -> CellVerdict:
     failed = [v for v in verdicts if not v.passed]
-    return CellVerdict(grade_id, not failed, [v.message(reveal=False) for v in failed])
+    outcomes: dict[str, ExerciseOutcome] = {}
+    for v in verdicts:
+        outcome = outcomes.setdefault(v.exercise, ExerciseOutcome(v.exercise, True))
+        outcome.passed = outcome.passed and v.passed
+        outcome.mistakes += [m for m in v.mistakes if m not in outcome.mistakes]
+    return CellVerdict(grade_id, not failed, [v.message(reveal=False) for v in failed], list(outcomes.values()))
 
 
 def _write_cell(cell, verdict: CellVerdict, verdicts: list[Verdict]) -> None:

@@ -3,6 +3,9 @@
 :class:`TrustedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
 (see ``autograder/nbgrader_config.py``): the notebook runs in the sandbox and every graded
 test cell's outcome is decided by :func:`autograder.engine.grade` in the grading process.
+The run's structured record (each exercise's outcome and recognised mistakes, the flags) is
+stored in the autograded notebook's metadata under :data:`autograder.engine.RECORD_KEY`, where
+the host reads it (:mod:`autograder.mistakes`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class TrustedExecute(NbGraderPreprocessor):
             self.log.warning("Grading flag: %s", flag)
         failed = [v.grade_id for v in run.verdicts.values() if not v.passed]
         self.log.info("Trusted checks: %d graded cells, %d failed", len(run.verdicts), len(failed))
+        # The structured record the host reads (autograder.mistakes): set unconditionally, so a
+        # record the student put in the submission's metadata never survives grading.
+        nb.metadata[engine.RECORD_KEY] = run.record()
         resources.setdefault("nbgrader", {})["trusted"] = {
             "status": run.status,
             "sandboxed": run.sandboxed,

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from .sanitize import printable
 
 if TYPE_CHECKING:
+    from .mistakes import ExerciseMistakes
     from .pipeline import Row
     from .similarity import SimilarPair
     from .submission import FlagKind
@@ -169,9 +170,11 @@ def render(
     cell_points: dict[str, float],
     rows: list[Row],
     similar: list[SimilarPair] | None = None,
+    mistakes: list[ExerciseMistakes] | None = None,
 ) -> str:
     """The report as one HTML string; ``cell_points`` maps each graded cell to its points;
-    ``similar``, the pairs of similar submissions to list (None: the section is left out)."""
+    ``similar``, the pairs of similar submissions to list (None: the section is left out);
+    ``mistakes``, the class's recognised mistakes (:mod:`autograder.mistakes`; None: left out)."""
     from .submission import flag_kind
 
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -222,6 +225,10 @@ def render(
         parts += [f"<td class='kind'>{kinds.count(kind.key) or ''}</td>" for kind, _ in counts]
         parts.append(f"<td class='flags'>{_flags(r.flags)}</td></tr>")
     parts.append("</table>")
+    if mistakes is not None:
+        from .mistakes import render as render_mistakes
+
+        parts.append(render_mistakes(mistakes, lambda x: _esc(printable(x, 100))))
     if similar is not None:
         from .similarity import render as render_similar
 
@@ -240,7 +247,9 @@ def write_report(
 ) -> Path:
     """Write the report for the graded cells ``cell_points`` (grade id -> points) of ``source_dir``,
     with the pairs of ``similar`` submissions (:func:`autograder.similarity.find_similar`)."""
+    from .mistakes import class_mistakes, read_class
     from .pipeline import write_private
 
-    write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows, similar))
+    mistakes = class_mistakes(read_class(path.parent / "course" / "autograded", assignment))
+    write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows, similar, mistakes))
     return path

@@ -66,6 +66,9 @@ WITHHELD_MESSAGE = (
     "grader's copy of the library leaves it out. Use your own implementation."
 )
 
+#: Problems that are mistakes of their own, by name (for the class report's counts).
+PROBLEM_MISTAKES = {NOT_IMPLEMENTED: "not implemented"}
+
 FLOAT32_ADVICE = (
     "the checks need float64 (an array made with dtype=np.float32, or .astype(np.float32), loses about "
     "half the digits): use float64 throughout"
@@ -112,7 +115,9 @@ class Verdict:
     def mistakes(self) -> list[str]:
         """The stable names of the mistakes recognised in the failing checks (see
         :class:`course.gradcheck.Mistake`), each once, in the order of the checks."""
-        names = [c.mistake for c in self.checks if not c.passed and c.mistake]
+        names = [PROBLEM_MISTAKES[p] for p in self.problems if p in PROBLEM_MISTAKES]
+        names += [c.mistake for c in self.checks if not c.passed and c.mistake]
+        names += [f for f in ("raised an error",) if any(p.startswith("raised ") for p in self.problems)]
         return list(dict.fromkeys(names))
 
     def message(self, reveal: bool = True) -> str:
