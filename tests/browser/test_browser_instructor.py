@@ -204,3 +204,4 @@ def test_feedback_hides_tests_and_runs_no_script(graded, tab):
         assert hidden not in html, f"the feedback holds {hidden!r}"
     _no_planted_script(tab)
     assert "window.__planted_markdown" in text  # the markdown cell is shown as its source
+    assert any(w > 200 for w, _, _ in _shown_images(tab)), "the notebook's plots are not shown"
