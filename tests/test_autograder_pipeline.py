@@ -214,6 +214,11 @@ def test_sample_class_grades(sample_run):
     assert header[:4] == ["student_id", "assignment", "score", "max_score"]
     assert header[-1] == "flags"
     cells = header[4:-1]
+    # The questions answered in words (manually graded, 0 points) have columns of their own.
+    answers = ["derivation_linear", "answer_jacobian", "answer_no_activation"]
+    assert [c for c in cells if c in answers] == answers
+    assert all(float(r[c]) == 0 for r in rows for c in answers)
+    cells = [c for c in cells if c not in answers]
     assert cells == [f"{kind}_layers_{name.split('.')[0]}_backward" for name in EXERCISE_TITLES
                      for kind in ("test", "hidden")]
     grades = {r["student_id"]: r for r in rows}
