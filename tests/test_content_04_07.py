@@ -276,3 +276,31 @@ def test_the_errata():
     assert gradcheck.count("warns") >= 2
     mlp = "\n".join(c.source for c in _nb("07_mlp/mlp").cells)
     assert "8 directions per bin" in mlp and "10{,}800" in mlp and "9,600" in mlp
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_the_new_experiments_stay_out_of_the_checking_runs_slice(name):
+    """The checking run re-runs only the cells its checks need, each non-answer cell on 2 s of CPU:
+    none of the new sections' experiments may be pulled in (by rebinding a name the answers use)."""
+    from autograder.cells import graded_cells
+    from autograder.slicing import needed_cells
+
+    nb = _nb(name)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    answers = [bool(c.metadata.get("nbgrader", {}).get("solution")) for c in code]
+    symbols = {call.symbol for cell in graded_cells(nb) for call in cell.calls}
+    kept = [
+        c.source
+        for c, keep, a in zip(code, needed_cells([c.source for c in code], answers, symbols), answers, strict=True)
+        if keep and not a
+    ]
+    experiments = (
+        "heavy_ball",
+        "fraction_of_minima",
+        "layer_statistics",
+        "intensity_histogram",
+        "RandomState",
+        "plot.templates",
+        "spiral_net",
+    )
+    assert not [s for s in kept if any(e in s for e in experiments)]
