@@ -257,11 +257,16 @@ def find_similar(
     # The names the stub's code gives (not the words of its docstring and comments).
     given = {c: {t for t in normalise(s, _names(s)) if t.isidentifier()} for c, s in stubs.items()}
     stub_shingles = {c: _shingles(normalise(s, given[c])) for c, s in stubs.items()}
-    own: dict[str, dict[str, set[str]]] = {}
-    for student, cells in answers.items():
-        own[student] = {
-            c: _shingles(normalise(src, given.get(c, ()))) - stub_shingles.get(c, set()) for c, src in cells.items()
-        }
+    seen: dict[tuple[str, str], frozenset[str]] = {}  # the same cell handed in again (a stub left) is cut once
+
+    def cut(c: str, src: str) -> frozenset[str]:
+        if (c, src) not in seen:
+            seen[(c, src)] = frozenset(_shingles(normalise(src, given.get(c, ()))) - stub_shingles.get(c, set()))
+        return seen[(c, src)]
+
+    own: dict[str, dict[str, set[str]]] = {
+        student: {c: set(cut(c, src)) for c, src in cells.items()} for student, cells in answers.items()
+    }
     holders: dict[tuple[str, str], list[str]] = defaultdict(list)
     for student in sorted(own):
         for cell, shingles in own[student].items():
