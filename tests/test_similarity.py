@@ -257,3 +257,26 @@ def test_unparsable_cells_are_still_compared():
     answers = {"ivy": broken, "jon": {k: v.replace("    ", "  ") for k, v in broken.items()}}
     assert similarity.normalise(broken[f"layers/{cell('Linear')}"])  # words, not nothing
     assert [(p.first, p.second) for p in find_similar(answers, STUB_CELLS)] == [("ivy", "jon")]
+
+
+def test_the_pipeline_reads_the_notebooks_as_graded_and_never_a_link(tmp_path):
+    """Check that the run's list comes from ``course/submitted`` (the staged copies) against the
+    release in ``course/release``, and that a link there is not followed."""
+    from autograder import pipeline
+
+    course_dir = tmp_path / "out" / "course"
+    (course_dir / "release" / "03_layers").mkdir(parents=True)
+    nbformat.write(RELEASE, str(course_dir / "release" / "03_layers" / "layers.ipynb"))
+    for student, answers in [("ben", INDEPENDENT), ("cat", COPIED), ("ann", INSTRUCTOR)]:
+        nb = sample.make_notebook(
+            RELEASE, SOURCE, {k: textwrap.dedent(v) if v != "solution" else v for k, v in answers.items()}
+        )
+        staged = course_dir / "submitted" / student / "03_layers"
+        staged.mkdir(parents=True)
+        nbformat.write(nb, str(staged / "layers.ipynb"))
+    linked = course_dir / "submitted" / "dot" / "03_layers"
+    linked.mkdir(parents=True)
+    (linked / "layers.ipynb").symlink_to(course_dir / "submitted" / "cat" / "03_layers" / "layers.ipynb")
+    settings = pipeline.Settings("03_layers", tmp_path / "subs", tmp_path / "out", progress=None)
+    rows = [Row(s, 0, 18, {}, []) for s in ("ann", "ben", "cat", "dot")]
+    assert [(p.first, p.second) for p in pipeline._similar(settings, rows)] == [("ben", "cat")]
