@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -320,6 +321,7 @@ def grade(
     verdicts: dict[str, CellVerdict] = {}
     plan: list[tuple[int, str, list[tuple[str, object, Case, str]]]] = []  # cell index, grade id, checks
     jobs: list[tuple[dict, Case]] = []
+    hidden_of: dict[str, bool] = {}  # check key -> whether it is a hidden check (no picture)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not is_test_cell(cell):
             continue
@@ -344,6 +346,7 @@ def grade(
                         )
                     )
                     checks.append((key, exercise, case, call.symbol))
+                    hidden_of[key] = call.hidden
         except (SyntaxError, ValueError, KeyError) as exc:
             verdicts[grade_id] = CellVerdict(grade_id, False, [f"this test cell cannot be graded: {exc}"])
             continue
@@ -400,7 +403,8 @@ def grade(
                     problems += run.notes()
                 cell_verdicts.append(judge_case(exercise, case, encoded, problems))
         verdicts[grade_id] = _cell_verdict(grade_id, cell_verdicts)
-        _write_cell(nb.cells[index], verdicts[grade_id], cell_verdicts)
+        visible = [v for (key, *_), v in zip(checks, cell_verdicts, strict=True) if not hidden_of[key]]
+        _write_cell(nb.cells[index], verdicts[grade_id], cell_verdicts, visible)
         every += cell_verdicts
     flags = run_flags(every)
     planned = {index for index, _, _ in plan}
@@ -778,21 +782,54 @@ def _cell_verdict(grade_id: str, verdicts: list[Verdict]) -> CellVerdict:
     return CellVerdict(grade_id, not failed, [v.message(reveal=False) for v in failed], list(outcomes.values()))
 
 
-def _write_cell(cell, verdict: CellVerdict, verdicts: list[Verdict]) -> None:
+def _write_cell(cell, verdict: CellVerdict, verdicts: list[Verdict], visible: list[Verdict] | None = None) -> None:
+    """Write a graded test cell's outputs: one line per exercise when it passed; otherwise the
+    failure messages (never an expected value: :meth:`Verdict.message` with ``reveal=False``)
+    and, for the first wrong gradient of a *visible* check, its gradient-check picture (the
+    picture shows expected values, so hidden checks never get one)."""
     cell.execution_count = None
     if verdict.passed:
         titles = sorted({v.exercise for v in verdicts})
         text = "".join(f"✓ {t}: all checks passed\n" for t in titles) or "✓ passed\n"
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
-    else:
-        cell.outputs = [
-            nbformat.v4.new_output(
-                "error",
-                ename="GradCheckError",
-                evalue="\n".join(verdict.messages),
-                traceback=[
-                    "GradCheckError: some checks failed",
-                    *verdict.messages,
-                ],
-            )
-        ]
+        return
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "error",
+            ename="GradCheckError",
+            evalue="\n".join(verdict.messages),
+            traceback=[
+                "GradCheckError: some checks failed",
+                *verdict.messages,
+            ],
+        )
+    ]
+    picture = _picture([v for v in visible or [] if not v.passed])
+    if picture is not None:
+        cell.outputs.append(picture)
+
+
+def _picture(failed: list[Verdict]) -> nbformat.NotebookNode | None:
+    """The gradient-check picture of the first wrong gradient among ``failed``, as a PNG output."""
+    wrong = [c for v in failed for c in v.checks if not c.passed and c.n_checked > 0 and c.analytic is not None]
+    if not wrong:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from course import plot
+
+        fig = plot.gradient_check(wrong[0])
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 - a picture is a help, never a reason to fail grading
+        return None
+    data = {
+        "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "text/plain": f"<gradient check of {wrong[0].name}: analytic against numerical, entry by entry>",
+    }
+    return nbformat.v4.new_output("display_data", data=data)

@@ -103,7 +103,24 @@ c.OverwriteCells.add_missing_cells = False
 # SanitizeNotebook (autograder/sanitize.py) leaves nothing of the student's that could run in a
 # browser: it is in both lists, so that the autograded notebook the formgrader renders is clean
 # too, and feedback is clean even from an autograded notebook made some other way.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]
+# FeedbackCells (autograder/preprocessors.py) names each test cell by its exercises (before
+# ClearHiddenTests) and leaves library frames out of tracebacks; the course's template shows the
+# names, and no "In [ ]:" prompts.
+import nbgrader  # noqa: E402
+
+from autograder.preprocessors import FeedbackCells  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [
+    FeedbackCells, GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor,
+]
+c.HTMLExporter.template_name = "backprop_feedback"
+c.HTMLExporter.template_file = "feedback.html.j2"  # it extends nbgrader's index.html.j2
+c.HTMLExporter.extra_template_basedirs = [
+    str(HERE / "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
+c.HTMLExporter.exclude_input_prompt = True
+c.HTMLExporter.exclude_output_prompt = True
 
 # `nbgrader zip_collect <assignment>` (from this folder): put the LMS's download, the zip as it
 # comes or its files, in autograder/downloaded/<assignment>/archive/; nbgrader extracts it to

@@ -11,6 +11,7 @@ the host reads it (:mod:`autograder.mistakes`).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -20,7 +21,7 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from . import engine, sandbox
 
-__all__ = ["TrustedExecute"]
+__all__ = ["FeedbackCells", "TrustedExecute", "student_traceback", "graded_cell_title"]
 
 
 class TrustedExecute(NbGraderPreprocessor):
@@ -77,4 +78,66 @@ class TrustedExecute(NbGraderPreprocessor):
             "failed": failed,
             "flags": run.flags,
         }
+        return nb, resources
+
+
+#: A traceback entry of a frame in a file (numpy's, the course library's), as IPython writes it.
+_FILE_FRAME = re.compile(r"^\s*File \S")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def student_traceback(traceback: list[str]) -> list[str]:
+    """An IPython traceback with the frames in library files (numpy, the course) left out: the
+    student sees the header, their own cells' frames ("Cell In[3], line 5") and the message;
+    each run of library frames left out is one line saying so."""
+    kept: list[str] = []
+    dropped = 0
+    for i, entry in enumerate(traceback):
+        inner = 0 < i < len(traceback) - 1
+        if inner and _FILE_FRAME.match(_ANSI.sub("", entry)):
+            dropped += 1
+            continue
+        if dropped:
+            kept.append(f"({dropped} frame{'s' if dropped > 1 else ''} inside the library left out)")
+            dropped = 0
+        kept.append(entry)
+    return kept
+
+
+def graded_cell_title(source: str) -> str:
+    """The name a graded test cell goes by in the feedback: the exercises its ``check()`` calls
+    name (their titles), with "hidden checks" when it has any; "" when it names none."""
+    from course.exercises import REGISTRY
+
+    from .cells import parse_test_cell
+
+    try:
+        calls = parse_test_cell(source)
+    except (SyntaxError, ValueError):
+        return ""
+    titles = list(dict.fromkeys(REGISTRY[c.exercise].title for c in calls if c.exercise in REGISTRY))
+    if not titles:
+        return ""
+    hidden = any(c.hidden for c in calls)
+    return ", ".join(titles) + (" (hidden checks)" if hidden else "")
+
+
+class FeedbackCells(NbGraderPreprocessor):
+    """First of ``GenerateFeedback.preprocessors``: name each graded test cell by its exercises
+    (``backprop_title`` in the cell's metadata, which the course's feedback template shows
+    instead of "Test cell"; read before ClearHiddenTests cuts the hidden checks out), and
+    leave library frames out of the tracebacks of the student's own cells."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            if engine.is_test_cell(cell):
+                title = graded_cell_title(cell.source)
+                if title:
+                    cell.metadata["backprop_title"] = title
+                continue
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error" and isinstance(output.get("traceback"), list):
+                    output["traceback"] = student_traceback([str(t) for t in output["traceback"]])
         return nb, resources
