@@ -98,7 +98,7 @@ def test_links_and_special_files_are_rejected_by_name_and_never_opened(tmp_path,
     # a regression fails here instead of hanging the suite.
     worker = threading.Thread(
         target=lambda: found.update(
-            {s.student: s for s in pipeline._collect(_settings(subs, tmp_path / "out"), ["layers"], b"")}
+            {s.student: s for s in pipeline._collect(_settings(subs, tmp_path / "out"), ["layers"], b"").submissions}
         ),
         daemon=True,
     )
@@ -138,10 +138,10 @@ def test_links_and_special_files_are_rejected_by_name_and_never_opened(tmp_path,
 def test_a_changed_link_target_changes_nothing_but_a_new_file_regrades(tmp_path):
     subs = make_class(tmp_path)
     settings = _settings(subs, tmp_path / "out")
-    before = {s.student: s.digest for s in pipeline._collect(settings, ["layers"], b"")}
+    before = {s.student: s.digest for s in pipeline._collect(settings, ["layers"], b"").submissions}
     (tmp_path / "root-only" / "shadow").write_text("changed " + SECRET)  # never read: digest unchanged
     nbformat.write(_blank(), str(subs / "honest" / "layers.ipynb"))
-    after = {s.student: s.digest for s in pipeline._collect(settings, ["layers"], b"")}
+    after = {s.student: s.digest for s in pipeline._collect(settings, ["layers"], b"").submissions}
     assert after["shadow"] == before["shadow"]
     assert after["honest"] != before["honest"]
 
