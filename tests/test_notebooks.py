@@ -139,7 +139,8 @@ def test_student_notebook_fails_only_at_its_stubs(source):
     nb = execute(read(release), release.parent)
     found = errors(nb)
     assert found, "the student notebook should fail at its stubs"
-    others = [(i, name, msg) for i, name, msg in found if name != "NotImplementedError"]
+    # NotImplementedYet: a check() of an exercise whose stub is still there (a NotImplementedError).
+    others = [(i, name, msg) for i, name, msg in found if name not in ("NotImplementedError", "NotImplementedYet")]
     assert not others, f"failures other than NotImplementedError: {others}"
     failed_cells = {i for i, _, _ in found}
     for i, cell in enumerate(nb.cells):
