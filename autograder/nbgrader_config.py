@@ -106,19 +106,14 @@ c.OverwriteCells.add_missing_cells = False
 # FeedbackCells (autograder/preprocessors.py) names each test cell by its exercises (before
 # ClearHiddenTests) and leaves library frames out of tracebacks; the course's template shows the
 # names, and no "In [ ]:" prompts.
-import nbgrader  # noqa: E402
-
 from autograder.preprocessors import FeedbackCells  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     FeedbackCells, GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor,
 ]
-c.HTMLExporter.template_name = "backprop_feedback"
-c.HTMLExporter.template_file = "feedback.html.j2"  # it extends nbgrader's index.html.j2
-c.HTMLExporter.extra_template_basedirs = [
-    str(HERE / "templates"),
-    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
-]
+# The course's page extends nbgrader's feedback template (its "index.html.j2"): a full path, so
+# that nbgrader's own template_name and template directories stay as nbgrader sets them.
+c.HTMLExporter.template_file = str(HERE / "templates" / "feedback.html.j2")
 c.HTMLExporter.exclude_input_prompt = True
 c.HTMLExporter.exclude_output_prompt = True
 

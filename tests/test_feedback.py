@@ -10,21 +10,26 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nbformat
 import nbgrader
 import numpy as np
+import pytest
 import test_exercises_layers as layers
 from nbconvert import HTMLExporter
 from traitlets.config import PyFileConfigLoader
 
-from autograder import engine, mistakes
+from autograder import engine, mistakes, sandbox
+from autograder.pipeline import Settings, grade
 from autograder.preprocessors import FeedbackCells, graded_cell_title, student_traceback
+from autograder.sample_class import make_sample_class as sample
 from course.exercises import get
 from course.exercises.base import _seed, judge_case, run_case
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = sample.HERE / sample.ASSIGNMENT
 
 
 def _verdicts(name: str, impl, hidden: bool) -> list:
@@ -101,11 +106,12 @@ def test_library_frames_are_left_out_of_tracebacks():
 def _feedback_html(nb: nbformat.NotebookNode) -> str:
     """The page as the course's GenerateFeedback configuration renders it (template and prompts)."""
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT / "autograder")).load_config()
-    # as nbgrader's GenerateFeedback adds it: where its template finds bootstrap's CSS
+    # as nbgrader's GenerateFeedback adds them: its template and where that finds bootstrap's CSS
     formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-    config.HTMLExporter.extra_template_paths = [
-        str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")
-    ]
+    config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
+    css = formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css"
+    config.HTMLExporter.extra_template_paths = [str(css)]
     exporter = HTMLExporter(config=config)
     nb, _ = FeedbackCells().preprocess(nb, {})
     resources = {"nbgrader": {"notebook": "layers", "score": 0.0, "max_score": 1.0, "late_penalty": 0}}
@@ -177,3 +183,35 @@ def test_read_class_reads_the_autograded_notebooks(tmp_path):
         nbformat.write(nb, str(folder / "layers.ipynb"))
     (relu,) = mistakes.class_mistakes(mistakes.read_class(tmp_path, "03_layers"))
     assert (relu.submissions, relu.failing, [s.mistake for s in relu.shares]) == (2, 1, ["wrong sign"])
+
+
+# ----------------------------------------------------------------------------------------
+# End to end: the sample class graded by `python -m autograder grade`
+# ----------------------------------------------------------------------------------------
+
+needs_sandbox = pytest.mark.skipif(not sandbox.bubblewrap_available(), reason="grading needs the bubblewrap sandbox")
+
+
+@pytest.fixture(scope="module")
+def graded_sample(tmp_path_factory):
+    out = tmp_path_factory.mktemp("feedback") / "out"
+    students = tmp_path_factory.mktemp("submissions")
+    for student in ("perfect", "buggy"):
+        shutil.copytree(SAMPLE / student, students / student)
+    grade(Settings(sample.ASSIGNMENT, students, out, workers=2, progress=None))
+    return out
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_the_buggy_students_feedback_and_the_class_report(graded_sample):
+    out = graded_sample
+    (page,) = (out / "feedback" / "buggy").glob("*.html")
+    text = page.read_text()
+    assert ">Test cell<" not in text and "Check of Linear.backward" in text
+    assert "In&nbsp;[" not in text
+    assert "data:image/png;base64" in text  # a failed visible check's picture
+    assert "not summed over the batch" in text or "sum of their gradients" in text
+    report = (out / "report.html").read_text()
+    assert "<h2>Mistakes</h2>" in report
+    assert "% not summed over the batch" in report

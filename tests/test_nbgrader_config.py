@@ -100,10 +100,11 @@ def test_feedback_preprocessors_keep_nbgraders_defaults_in_order():
     _, cfg = _api(Path("/nonexistent"))
     default = GenerateFeedback.class_traits()["preprocessors"].default()
     assert default == [GetGrades, CSSHTMLHeaderPreprocessor]
+    from autograder.preprocessors import FeedbackCells
     from autograder.sanitize import SanitizeNotebook
 
     configured = cfg.GenerateFeedback.preprocessors
-    assert configured == [GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]
+    assert configured == [FeedbackCells, GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]
     assert [p for p in configured if p in default] == default
 
 
