@@ -22,8 +22,9 @@ cannot be attributed to a student is listed at the end and makes the exit status
 --accept-unattributed is given.
 
 Writes, under OUT:
-  grades.csv                          student_id, assignment, score, max_score, one column
-                                      per graded cell, flags
+  grades.csv                          student_id, assignment, score, max_score,
+                                      to_grade_by_hand (points of answers graded by hand,
+                                      left for the formgrader), one column per graded cell, flags
   feedback/<student_id>/<nb>.html     nbgrader's feedback (no hidden tests, no expected values)
   report.html                         pass rate per exercise, score histogram, the class table
   gradebook.db                        nbgrader's gradebook (or the database given by --db-url)

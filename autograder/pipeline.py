@@ -112,6 +112,8 @@ class Row:
     max_score: float
     cells: dict[str, float]
     flags: list[str]
+    #: Points of manually graded answer cells (derivations, questions) not yet graded by hand.
+    to_grade_by_hand: float = 0.0
 
 
 def list_assignments() -> list[str]:
@@ -579,6 +581,20 @@ def _cell_order(assignment: str) -> dict[str, int]:
     return {gid: i for i, gid in enumerate(ids)}
 
 
+def manual_cells(assignment: str) -> set[str]:
+    """The grade ids of the assignment's manually graded answer cells (nbgrader: a cell that is
+    both a solution and graded), which the autograder leaves to the instructor."""
+    import nbformat
+
+    ids = set()
+    for path in sorted((SOURCE / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and meta.get("solution"):
+                ids.add(meta.get("grade_id"))
+    return ids
+
+
 def _source_digest(assignment: str, settings: Settings) -> bytes:
     paths = sorted((SOURCE / assignment).glob("*.ipynb"))
     grading = json.dumps([STATE_VERSION, settings.hardened, settings.cell_timeout, settings.cpu_seconds])
@@ -620,12 +636,14 @@ def _lock(out: Path) -> Iterator[None]:
 # ----------------------------------------------------------------------------------------
 
 
-def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str]) -> None:
+def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str], manual: set[str]) -> None:
     """Replace the student's submission in the gradebook by this result.
 
     Only automatic scores and comments are copied, never ``extra_credit`` or manual scores from
     the private gradebook. Cells nbgrader did not score (deleted cells, an ungradable notebook)
-    score 0.
+    score 0. The ``manual`` cells (answers graded by hand) are left for the instructor: no
+    automatic score, marked as needing a manual grade, as ``nbgrader autograde`` leaves them.
+    A regraded student (new files, or ``--force``) starts again without manual scores.
     """
     import warnings
 
@@ -645,6 +663,9 @@ def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str]
             scores = result.grades.get(nb.name, {})
             comments = result.comments.get(nb.name, {})
             for grade in nb.grades:
+                if grade.name in manual:
+                    grade.auto_score, grade.needs_manual_grade = None, True
+                    continue
                 score = scores.get(grade.name)
                 grade.auto_score = float(score) if score is not None else 0.0
                 grade.needs_manual_grade = False
@@ -672,8 +693,10 @@ def _read_rows(
                 sub = gb.find_submission(assignment, student)
             except MissingEntry:
                 continue
-            scores = {g.name: float(g.score) for nb in sub.notebooks for g in nb.grades}
-            rows.append(Row(student, float(sub.score), float(sub.max_score), scores, flags))
+            grades = [g for nb in sub.notebooks for g in nb.grades]
+            scores = {g.name: float(g.score) for g in grades}
+            pending = sum(float(g.max_score) for g in grades if g.needs_manual_grade and g.manual_score is None)
+            rows.append(Row(student, float(sub.score), float(sub.max_score), scores, flags, pending))
     return cells, rows
 
 
@@ -690,11 +713,13 @@ def _write_csv(path: Path, assignment: str, cell_ids: list[str], rows: list[Row]
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="", opener=private_opener) as f:
         w = csv.writer(f)
-        w.writerow(["student_id", "assignment", "score", "max_score", *cell_ids, "flags"])
+        w.writerow(["student_id", "assignment", "score", "max_score", "to_grade_by_hand", *cell_ids, "flags"])
         for r in rows:
             cells = [_num(r.cells.get(c, 0.0)) for c in cell_ids]
             flags = "; ".join(printable(f, MAX_FLAG) for f in r.flags)
-            w.writerow([r.student, assignment, _num(r.score), _num(r.max_score), *cells, flags])
+            w.writerow(
+                [r.student, assignment, _num(r.score), _num(r.max_score), _num(r.to_grade_by_hand), *cells, flags]
+            )
     os.replace(tmp, path)
 
 
@@ -1069,6 +1094,7 @@ def _run_on(
     db_url: str,
 ) -> float:
     unsandboxed = ["sandbox unavailable"] if settings.hardened and not engine.sandboxed else []
+    manual = manual_cells(settings.assignment)
     work = settings.out / "work"
     total = len(tasks) + len(nothing)
     started, finished = time.monotonic(), 0  # started: reset when the graders start
@@ -1077,7 +1103,7 @@ def _run_on(
         nonlocal finished
         flags = list(dict.fromkeys(s.flags + result.flags + (unsandboxed if s.notebooks else [])))
         with private_umask():
-            _merge(db_url, settings.assignment, result, flags)
+            _merge(db_url, settings.assignment, result, flags, manual)
         if not result.graded:
             write_private(work / f"{s.student}.log", result.log)
         state.students[s.student] = {"digest": s.digest, "flags": flags, "seconds": round(result.seconds, 1)}

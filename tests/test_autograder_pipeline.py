@@ -211,9 +211,9 @@ def test_sample_class_grades(sample_run):
     out, summary = sample_run
     rows = read_csv(out / "grades.csv")
     header = list(rows[0])
-    assert header[:4] == ["student_id", "assignment", "score", "max_score"]
+    assert header[:5] == ["student_id", "assignment", "score", "max_score", "to_grade_by_hand"]
     assert header[-1] == "flags"
-    cells = header[4:-1]
+    cells = header[5:-1]
     # The questions answered in words (manually graded, 0 points) have columns of their own.
     answers = ["derivation_linear", "answer_jacobian", "answer_no_activation"]
     assert [c for c in cells if c in answers] == answers

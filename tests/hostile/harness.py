@@ -196,8 +196,10 @@ class Run:
     rows: dict[str, dict[str, str]]
     plant: Planted
     first_uid: int
-    #: The assignment's points, from the instructor's notebook.
+    #: The assignment's automatic points, from the instructor's notebook.
     max_score: float
+    #: The points of its answer cells graded by hand (derivations, questions).
+    manual_points: float = 0.0
     #: Largest resident memory of any grading process outside the sandbox (bytes).
     grader_peak_rss: int = 0
     #: Processes of the sandbox uids found after grading (pid, command line).
@@ -328,11 +330,11 @@ def grade_corpus(assignment: Assignment, tmp: Path, plant: Planted, *, first_uid
         sampler.join()
     with open(out / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    points = sum(
-        float(c.metadata.nbgrader.get("points", 0))
-        for c in source.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-    )
+    # The automatic points: answer cells graded by hand (derivations, questions) wait for the
+    # instructor and score nothing here, whatever is written in them.
+    graded_cells = [c.metadata.nbgrader for c in source.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    points = sum(float(m.get("points", 0)) for m in graded_cells if not m.get("solution"))
+    manual = sum(float(m.get("points", 0)) for m in graded_cells if m.get("solution"))
     return Run(
         out,
         rows,
@@ -344,6 +346,7 @@ def grade_corpus(assignment: Assignment, tmp: Path, plant: Planted, *, first_uid
         _canaries(plant.token, out),
         _clone_digest(plant.clone) != clone_before,
         {e.name: e for e in graded if e.name not in {x.name for x in assignment.entries}},
+        manual,
     )
 
 
@@ -499,4 +502,4 @@ def verdict(run: Run, entry: Hostile) -> list[str]:
     return problems
 
 
-_ROW_FIELDS = frozenset({"student_id", "assignment", "score", "max_score", "flags"})
+_ROW_FIELDS = frozenset({"student_id", "assignment", "score", "max_score", "to_grade_by_hand", "flags"})

@@ -59,6 +59,10 @@ def check_corpus(assignment: Assignment) -> None:
 
 def check_baselines(run: Run, assignment: Assignment) -> None:
     assert run.score("perfect") == run.max_score > 0, run.rows["perfect"]
+    # The answers graded by hand are left to the instructor, and counted as such.
+    perfect = run.rows["perfect"]
+    assert float(perfect["to_grade_by_hand"]) == run.manual_points, perfect
+    assert float(perfect["max_score"]) == run.max_score + run.manual_points, perfect
     # The honest wrong answers change every graded output: no check can pass.
     assert run.score("honest_wrong") == 0.0, run.rows["honest_wrong"]
 
