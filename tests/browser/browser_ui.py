@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import socket
@@ -165,7 +164,8 @@ class JupyterServer:
 # A notebook open in JupyterLab 4 or Notebook 7
 # ----------------------------------------------------------------------------------------
 
-_DONE_PROMPT = re.compile(r"\[\d+\]")
+#: The notebook on show: JupyterLab keeps the other open notebooks' panels in the page, hidden.
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 class NotebookUI:
@@ -177,20 +177,21 @@ class NotebookUI:
 
     def open(self) -> NotebookUI:
         """Open the notebook and wait for all its cells and an idle kernel."""
-        where = f"lab/tree/{self.path}" if self.ui == "lab" else f"notebooks/{self.path}"
+        # ?reset: a new JupyterLab workspace, without the notebooks an earlier test left open.
+        where = f"lab/tree/{self.path}?reset" if self.ui == "lab" else f"notebooks/{self.path}"
         self.page.goto(self.server.url(where))
         self.page.wait_for_function(
-            "n => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= n",
-            arg=self.expected_cells,
+            "([panel, n]) => document.querySelectorAll(`${panel} .jp-Notebook .jp-Cell`).length >= n",
+            arg=[PANEL, self.expected_cells],
             timeout=SERVER_START_SECONDS * 1000,
         )
         self.page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=SERVER_START_SECONDS * 1000
+            f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=SERVER_START_SECONDS * 1000
         )
         return self
 
     def cell(self, index: int):
-        return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
+        return self.page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(index)
 
     def _prompt(self, index: int) -> str:
         prompt = self.cell(index).locator(".jp-InputPrompt")
@@ -211,12 +212,13 @@ class NotebookUI:
         if not self._is_code(index):
             return
         self.page.wait_for_function(
-            """([i, before]) => {
-                const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i].querySelector('.jp-InputPrompt');
+            """([panel, i, before]) => {
+                const cell = document.querySelectorAll(`${panel} .jp-Notebook .jp-Cell`)[i];
+                const p = cell.querySelector('.jp-InputPrompt');
                 const t = p ? p.textContent : '';
                 return /\\[\\d+\\]/.test(t) && t !== before;
             }""",
-            arg=[index, before],
+            arg=[PANEL, index, before],
             timeout=CELL_SECONDS * 1000,
         )
 
@@ -255,7 +257,7 @@ class NotebookUI:
 
     def validate(self) -> str:
         """Press nbgrader's Validate button; the text of the dialog it opens (then closed)."""
-        self.page.locator(".validate-button").first.click()
+        self.page.locator(f"{PANEL} .validate-button").first.click()
         dialog = self.page.locator(".jp-Dialog").filter(has_text="Validation Results")
         dialog.wait_for(timeout=VALIDATE_SECONDS * 1000)
         text = dialog.locator(".jp-Dialog-body").inner_text()
