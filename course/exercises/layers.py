@@ -189,7 +189,7 @@ def _dense_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     the grader's CPU limit, so visible points too need a real backward pass: even colouring the
     Jacobian (one pass per column of x for dL/dx, one per row of W for dL/dW) takes 2D + 2 =
     65,538 forward passes of about 5 ms (benchmarks/README.md), against 20 s per case."""
-    large = {"args": [32768, 32], "input_shape": [64, 32768], "max_entries": 8}
+    large = {"args": [32768, 32], "input_shape": [64, 32768], "max_entries": 20}
     large["label"] = "a large batch (64 x 32768 -> 32)"
     if not hidden:
         return [{"args": [3, 4], "input_shape": [5, 3]}, large]
