@@ -788,6 +788,10 @@ def _write_cell(cell, verdict: CellVerdict, verdicts: list[Verdict], visible: li
     and, for the first wrong gradient of a *visible* check, its gradient-check picture (the
     picture shows expected values, so hidden checks never get one)."""
     cell.execution_count = None
+    names = list(dict.fromkeys(v.exercise for v in verdicts))
+    if names:  # what the feedback calls the cell (autograder.preprocessors.FeedbackCells)
+        hidden = len(visible or []) < len(verdicts)
+        cell.metadata["backprop_title"] = ", ".join(names) + (" (hidden checks)" if hidden else "")
     if verdict.passed:
         titles = sorted({v.exercise for v in verdicts})
         text = "".join(f"✓ {t}: all checks passed\n" for t in titles) or "✓ passed\n"

@@ -125,7 +125,8 @@ def graded_cell_title(source: str) -> str:
 class FeedbackCells(NbGraderPreprocessor):
     """First of ``GenerateFeedback.preprocessors``: name each graded test cell by its exercises
     (``backprop_title`` in the cell's metadata, which the course's feedback template shows
-    instead of "Test cell"; read before ClearHiddenTests cuts the hidden checks out), and
+    instead of "Test cell"; the trusted grader's, else read from the source before
+    ClearHiddenTests cuts the hidden checks out), and
     leave library frames out of the tracebacks of the student's own cells."""
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
@@ -133,9 +134,10 @@ class FeedbackCells(NbGraderPreprocessor):
             if cell.cell_type != "code":
                 continue
             if engine.is_test_cell(cell):
-                title = graded_cell_title(cell.source)
+                # the trusted grader named it already (its hidden checks are cut out of the source)
+                title = cell.metadata.get("backprop_title") or graded_cell_title(cell.source)
                 if title:
-                    cell.metadata["backprop_title"] = title
+                    cell.metadata["backprop_title"] = str(title)
                 continue
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error" and isinstance(output.get("traceback"), list):

@@ -64,6 +64,7 @@ def test_a_hidden_check_gets_no_picture_and_no_expected_values():
     cell = _graded_cell('check("layers.Linear.backward", Linear, hidden=True)', "hidden_linear")
     engine._write_cell(cell, engine._cell_verdict("hidden_linear", verdicts), verdicts, [])
     assert [o.output_type for o in cell.outputs] == ["error"]
+    assert cell.metadata["backprop_title"] == "Linear.backward (hidden checks)"  # its name in the feedback
     text = cell.outputs[0].evalue
     assert "FAILED" in text and "expected" not in text and "yours" not in text
 
