@@ -291,6 +291,7 @@ class DaskEngine:
         self.plugin_name = f"backprop-preflight-{self.token}"
         self.resource = ""
         self.refused: dict[str, WorkerCheck] = {}
+        self.probe: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DaskEngine:
@@ -311,17 +312,15 @@ class DaskEngine:
         self._wait_for_workers(UsageError)
         expected = fingerprint(self.assignment)
         self.resource = f"backprop-{expected.short}-{self.token}"
-        probe = self.out / "work" / f".cluster-probe-{self.token}"
-        probe.write_text(self.token)
-        os.chmod(probe, 0o600)
-        try:
-            args = (expected, self.assignment, str(probe), self.token, self.hardened)
-            check = functools.partial(preflight, *args)
-            plugin = GradingPreflight(self.plugin_name, self.resource, str(self.out), check)
-            self.client.register_plugin(plugin, name=self.plugin_name)
-            found = self.client.run(_found, self.plugin_name)
-        finally:
-            probe.unlink(missing_ok=True)
+        # Kept for the whole run: a worker that joins or restarts later proves itself the same way.
+        self.probe = self.out / "work" / f".cluster-probe-{self.token}"
+        with open(self.probe, "w", opener=_private) as f:
+            f.write(self.token)
+        args = (expected, self.assignment, str(self.probe), self.token, self.hardened)
+        check = functools.partial(preflight, *args)
+        plugin = GradingPreflight(self.plugin_name, self.resource, str(self.out), check)
+        self.client.register_plugin(plugin, name=self.plugin_name)
+        found = self.client.run(_found, self.plugin_name)
         good = [a for a, c in found.items() if c is not None and c.ok]
         self.refused = {a: c for a, c in found.items() if c is not None and not c.ok}
         for address, check in sorted(self.refused.items()):
@@ -392,7 +391,11 @@ class DaskEngine:
                 heard = time.monotonic()
                 for future in finished:
                     remaining.discard(future)  # a future finishes once: its student is merged once
-                    yield by_future[future], self._outcome(future)
+                    task, outcome = by_future.pop(future), self._outcome(future)
+                    # Released, so that the scheduler does not grade the student again if the
+                    # worker holding this result dies later.
+                    future.release()
+                    yield task, outcome
         finally:
             if remaining:
                 self.client.cancel(list(remaining), force=True)
@@ -414,6 +417,9 @@ class DaskEngine:
         return result.outcome
 
     def close(self) -> None:
+        if self.probe is not None:
+            self.probe.unlink(missing_ok=True)
+            self.probe = None
         if self.client is not None:
             try:
                 self.client.unregister_worker_plugin(self.plugin_name)
@@ -437,3 +443,8 @@ def _slurm_defaults() -> dict[str, Any]:
     if dask.config.get("jobqueue.slurm.memory", None) is None:
         kwargs["memory"] = "8GiB"
     return kwargs
+
+
+def _private(path: str, flags: int) -> int:
+    """An ``open(..., opener=)`` for a file only this user may read."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o600)
