@@ -285,8 +285,10 @@ def kill_own_worker(task: dict, timeout: float) -> WorkerResult:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="hangs: after the nanny restarts the killed worker, the retried tasks never run on it "
-                         "(seen 1 Dec, not yet understood); KilledWorker's mapping to a Failure is untested")
+@pytest.mark.skip(
+    reason="hangs: after the nanny restarts the killed worker, the retried tasks never run on it "
+    "(seen 1 Dec, not yet understood); KilledWorker's mapping to a Failure is untested"
+)
 def test_a_submission_that_kills_its_worker_repeatedly_is_given_up_on(tmp_path):
     import dask
 
