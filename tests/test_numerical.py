@@ -994,3 +994,20 @@ def test_the_instructors_own_answers_are_never_flagged(notebook):
                     assert not any("computed numerically" in p for p in problems), (name, seed, case.label, problems)
                     checked += 1
     assert checked > 50
+
+
+def test_an_all_zero_gradient_is_exact():
+    """A ReLU whose inputs are all negative has dL/dx = 0 everywhere: the exactness check's
+    relative error is 0 / 0 there, which must count as exact (it failed correct answers on
+    hidden cases of shape (2, 1) now and then)."""
+    exercise = get("layers.ReLU.backward")
+    case = exercise.cases(np.random.default_rng(3), True)[0]
+    case.arrays["x"] = -np.abs(case.arrays["x"]) - 0.5
+    honest = type("ReLUHonest", (L.ReLU,), {"backward": lambda self, g: g * (self.x > 0)})
+    encoded, problems = run_case(exercise, honest, case)
+    verdict = judge_case(exercise, case, encoded, problems)
+    assert verdict.passed, verdict.message()
+    assert any("machine precision" in c.name for c in verdict.checks)
+    wrong = type("ReLUWrong", (L.ReLU,), {"backward": lambda self, g: g * (self.x > 0) + 1e-9})
+    encoded, problems = run_case(exercise, wrong, case)
+    assert not judge_case(exercise, case, encoded, problems).passed
