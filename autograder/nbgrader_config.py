@@ -106,14 +106,17 @@ c.OverwriteCells.add_missing_cells = False
 # FeedbackCells (autograder/preprocessors.py) names each test cell by its exercises (before
 # ClearHiddenTests) and leaves library frames out of tracebacks; the course's template shows the
 # names, and no "In [ ]:" prompts.
-from autograder.preprocessors import FeedbackCells  # noqa: E402
+from autograder.preprocessors import FeedbackCells, FeedbackExporter  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     FeedbackCells, GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor,
 ]
 # The course's page extends nbgrader's feedback template (its "index.html.j2"): a full path, so
-# that nbgrader's own template_name and template directories stay as nbgrader sets them.
-c.HTMLExporter.template_file = str(HERE / "templates" / "feedback.html.j2")
+# that nbgrader's own template_name and template directories stay as nbgrader sets them. Set on
+# the feedback's own exporter class: on HTMLExporter it would replace the formgrader's template
+# too, and opening a submission there failed (500).
+c.GenerateFeedback.exporter_class = FeedbackExporter
+c.FeedbackExporter.template_file = str(HERE / "templates" / "feedback.html.j2")
 c.HTMLExporter.exclude_input_prompt = True
 c.HTMLExporter.exclude_output_prompt = True
 

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 
+from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -21,7 +22,7 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from . import engine, sandbox
 
-__all__ = ["FeedbackCells", "TrustedExecute", "student_traceback", "graded_cell_title"]
+__all__ = ["FeedbackCells", "FeedbackExporter", "TrustedExecute", "student_traceback", "graded_cell_title"]
 
 
 class TrustedExecute(NbGraderPreprocessor):
@@ -120,6 +121,12 @@ def graded_cell_title(source: str) -> str:
         return ""
     hidden = any(c.hidden for c in calls)
     return ", ".join(titles) + (" (hidden checks)" if hidden else "")
+
+
+class FeedbackExporter(HTMLExporter):
+    """The exporter of ``nbgrader generate_feedback`` (``GenerateFeedback.exporter_class``): an
+    HTMLExporter of its own, so that the course's feedback page (its ``template_file``) is used
+    for feedback alone, while the formgrader renders submissions with its own template."""
 
 
 class FeedbackCells(NbGraderPreprocessor):

@@ -113,7 +113,7 @@ def _feedback_html(nb: nbformat.NotebookNode) -> str:
     config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
     css = formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css"
     config.HTMLExporter.extra_template_paths = [str(css)]
-    exporter = HTMLExporter(config=config)
+    exporter = config.GenerateFeedback.exporter_class(config=config)
     nb, _ = FeedbackCells().preprocess(nb, {})
     resources = {"nbgrader": {"notebook": "layers", "score": 0.0, "max_score": 1.0, "late_penalty": 0}}
     html, _ = exporter.from_notebook_node(nb, resources=resources)
@@ -216,3 +216,15 @@ def test_the_buggy_students_feedback_and_the_class_report(graded_sample):
     report = (out / "report.html").read_text()
     assert "<h2>Mistakes</h2>" in report
     assert "% not summed over the batch" in report
+
+
+def test_the_formgrader_keeps_its_own_template():
+    """The course's page is the feedback exporter's alone: set on HTMLExporter it replaced the
+    formgrader's template as well, and opening a submission there failed with an error 500."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT / "autograder")).load_config()
+    feedback = config.GenerateFeedback.exporter_class(config=config)
+    assert feedback.template_file and feedback.template_file.endswith("feedback.html.j2")
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    config.HTMLExporter.template_name = "formgrade"  # what the formgrader sets, then renders with
+    config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
+    assert not (HTMLExporter(config=config).template_file or "").endswith("feedback.html.j2")
