@@ -743,6 +743,11 @@ class _CheckRun(_NotebookRun):
             return self.why[key]
         record = _read_json(self.workdir / "status.json") or {}
         status = record.get("status")
+        if result.out_of_memory:
+            return (
+                "the checking run ran out of memory: does the code build an array far larger than its inputs "
+                "(np.eye of the number of classes, say)?"
+            )
         if result.timed_out or result.signal in ("SIGKILL", "SIGXCPU"):
             return "the checking run was stopped at its time or memory limit"
         if isinstance(status, str) and status != "ok":

@@ -230,7 +230,8 @@ STYLES = [
         """,
             "losses_MulticlassSVM_backward": """
             n, c = self.violated.shape
-            onehot = np.eye(c)[self.labels]
+            onehot = np.zeros((n, c))
+            np.put_along_axis(onehot, self.labels[:, None], 1.0, 1)
             v = self.violated.astype(float)
             return (v - np.einsum("n,nc->nc", v.sum(axis=1), onehot)) / n
         """,

@@ -198,8 +198,6 @@ class Run:
     first_uid: int
     #: The assignment's automatic points, from the instructor's notebook.
     max_score: float
-    #: The points of its answer cells graded by hand (derivations, questions).
-    manual_points: float = 0.0
     #: Largest resident memory of any grading process outside the sandbox (bytes).
     grader_peak_rss: int = 0
     #: Processes of the sandbox uids found after grading (pid, command line).
@@ -209,6 +207,8 @@ class Run:
     clone_changed: bool = False
     #: The bundles graded (name -> the merged submission), see :func:`merge_bundle`.
     bundles: dict[str, Hostile] = field(default_factory=dict)
+    #: The points of its answer cells graded by hand (derivations, questions).
+    manual_points: float = 0.0
 
     def score(self, student: str) -> float:
         return float(self.rows[student]["score"])
