@@ -568,31 +568,28 @@ def _expected_notebooks(assignment: str) -> list[str]:
     return sorted(p.stem for p in (SOURCE / assignment).glob("*.ipynb"))
 
 
-def _cell_order(assignment: str) -> dict[str, int]:
-    """Position of each graded cell in the assignment's source notebooks."""
+def _graded_cells(assignment: str) -> list[dict]:
+    """The nbgrader metadata of every graded cell of the assignment's source notebooks, in order."""
     import nbformat
 
-    ids = []
+    metas = []
     for path in sorted((SOURCE / assignment).glob("*.ipynb")):
         for cell in nbformat.read(str(path), as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade"):
-                ids.append(meta.get("grade_id"))
-    return {gid: i for i, gid in enumerate(ids)}
+                metas.append(meta)
+    return metas
+
+
+def _cell_order(assignment: str) -> dict[str, int]:
+    """Position of each graded cell in the assignment's source notebooks."""
+    return {meta.get("grade_id"): i for i, meta in enumerate(_graded_cells(assignment))}
 
 
 def manual_cells(assignment: str) -> set[str]:
     """The grade ids of the assignment's manually graded answer cells (nbgrader: a cell that is
     both a solution and graded), which the autograder leaves to the instructor."""
-    import nbformat
-
-    ids = set()
-    for path in sorted((SOURCE / assignment).glob("*.ipynb")):
-        for cell in nbformat.read(str(path), as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and meta.get("solution"):
-                ids.add(meta.get("grade_id"))
-    return ids
+    return {meta.get("grade_id") for meta in _graded_cells(assignment) if meta.get("solution")}
 
 
 def _source_digest(assignment: str, settings: Settings) -> bytes:
