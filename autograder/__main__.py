@@ -65,62 +65,128 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     grade = commands.add_parser(
-        "grade", help="grade a folder of submissions", description=GRADE_HELP,
+        "grade",
+        help="grade a folder of submissions",
+        description=GRADE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    grade.add_argument("--assignment", required=True, metavar="NAME",
-                       help=f"the assignment, a folder of solutions/ ({', '.join(list_assignments())})")
-    grade.add_argument("--submissions", required=True, type=Path, metavar="DIR",
-                       help="folder of DIR/<student_id>/<notebook>.ipynb, or an LMS's download (zip or folder)")
+    grade.add_argument(
+        "--assignment",
+        required=True,
+        metavar="NAME",
+        help=f"the assignment, a folder of solutions/ ({', '.join(list_assignments())})",
+    )
+    grade.add_argument(
+        "--submissions",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder of DIR/<student_id>/<notebook>.ipynb, or an LMS's download (zip or folder)",
+    )
     grade.add_argument("--out", required=True, type=Path, metavar="OUT", help="output folder (created if needed)")
     _common(grade)
     grade.add_argument("--force", action="store_true", help="regrade students already graded from the same files")
     where = grade.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
-                       help="grade on the Dask cluster of this scheduler (it waits for --workers workers to join; "
-                            "each must prove it can grade); default: on this machine")
-    where.add_argument("--cluster", choices=["slurm"], default=None,
-                       help="start a Dask cluster for the run: --workers SLURM jobs (dask-jobqueue)")
-    grade.add_argument("--roster", metavar="FILE.csv", default=None,
-                       help="the class list: a CSV with a student_id (or id) column, optional name, first_name, "
-                            "last_name, email, lms_user_id; or `gradebook` for the gradebook's students table")
-    grade.add_argument("--accept-unattributed", action="store_true",
-                       help="exit 0 even when files of the download could not be attributed to a student")
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="grade on the Dask cluster of this scheduler (it waits for --workers workers to join; "
+        "each must prove it can grade); default: on this machine",
+    )
+    where.add_argument(
+        "--cluster",
+        choices=["slurm"],
+        default=None,
+        help="start a Dask cluster for the run: --workers SLURM jobs (dask-jobqueue)",
+    )
+    grade.add_argument(
+        "--roster",
+        metavar="FILE.csv",
+        default=None,
+        help="the class list: a CSV with a student_id (or id) column, optional name, first_name, "
+        "last_name, email, lms_user_id; or `gradebook` for the gradebook's students table",
+    )
+    grade.add_argument(
+        "--accept-unattributed",
+        action="store_true",
+        help="exit 0 even when files of the download could not be attributed to a student",
+    )
 
-    export = commands.add_parser("export", help="write grades for Canvas or Moodle to import",
-                                 description=EXPORT_HELP)
-    export.add_argument("--to", required=True, choices=["canvas", "moodle", "moodle-gradebook"],
-                        help="the LMS's import format")
+    export = commands.add_parser("export", help="write grades for Canvas or Moodle to import", description=EXPORT_HELP)
+    export.add_argument(
+        "--to", required=True, choices=["canvas", "moodle", "moodle-gradebook"], help="the LMS's import format"
+    )
     export.add_argument("--out", required=True, type=Path, metavar="OUT", help="the output folder of `grade`")
-    export.add_argument("--assignment", metavar="NAME", default=None,
-                        help="the assignment (default: all; moodle formats need one)")
-    export.add_argument("--file", type=Path, default=None, metavar="FILE",
-                        help="where to write (default: OUT/<format>_grades.csv)")
-    export.add_argument("--column", default="", metavar="HEADER",
-                        help="the assignment's column: Canvas's 'Name (id)' header, or Moodle's grade item name")
-    export.add_argument("--db-url", metavar="URL", default=None, type=gradebook_url,
-                        help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
+    export.add_argument(
+        "--assignment", metavar="NAME", default=None, help="the assignment (default: all; moodle formats need one)"
+    )
+    export.add_argument(
+        "--file", type=Path, default=None, metavar="FILE", help="where to write (default: OUT/<format>_grades.csv)"
+    )
+    export.add_argument(
+        "--column",
+        default="",
+        metavar="HEADER",
+        help="the assignment's column: Canvas's 'Name (id)' header, or Moodle's grade item name",
+    )
+    export.add_argument(
+        "--db-url",
+        metavar="URL",
+        default=None,
+        type=gradebook_url,
+        help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)",
+    )
 
     demo = commands.add_parser("demo", help="grade the bundled sample class", description=DEMO_HELP)
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="OUT",
-                      help="output folder (default: out/demo)")
+    demo.add_argument(
+        "--out", type=Path, default=Path("out/demo"), metavar="OUT", help="output folder (default: out/demo)"
+    )
     _common(demo)
     return parser
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
-                   help="students graded at the same time (default: min(4, cores) = %(default)s)")
-    p.add_argument("--db-url", metavar="URL", default=None, type=gradebook_url,
-                   help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
-    p.add_argument("--student-timeout", type=float, default=1800, metavar="SECONDS",
-                   help="stop grading a student after this long (default: %(default)g)")
-    p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
-                   help="seconds each notebook cell may run (default: the course configuration's)")
-    p.add_argument("--cpu-seconds", type=int, default=None, metavar="SECONDS",
-                   help="CPU seconds each hidden check may use (default: the course configuration's)")
-    p.add_argument("--require-sandbox", action="store_true",
-                   help="refuse to grade without the bubblewrap sandbox (default: grade, warn and flag)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="students graded at the same time (default: min(4, cores) = %(default)s)",
+    )
+    p.add_argument(
+        "--db-url",
+        metavar="URL",
+        default=None,
+        type=gradebook_url,
+        help="the gradebook as an SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)",
+    )
+    p.add_argument(
+        "--student-timeout",
+        type=float,
+        default=1800,
+        metavar="SECONDS",
+        help="stop grading a student after this long (default: %(default)g)",
+    )
+    p.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="seconds each notebook cell may run (default: the course configuration's)",
+    )
+    p.add_argument(
+        "--cpu-seconds",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="CPU seconds each hidden check may use (default: the course configuration's)",
+    )
+    p.add_argument(
+        "--require-sandbox",
+        action="store_true",
+        help="refuse to grade without the bubblewrap sandbox (default: grade, warn and flag)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -137,19 +203,36 @@ def main(argv: list[str] | None = None) -> int:
     from .pipeline import Settings, UsageError, describe, grade
 
     common = dict(
-        workers=args.workers, db_url=args.db_url, student_timeout=args.student_timeout,
-        cell_timeout=args.cell_timeout, cpu_seconds=args.cpu_seconds, require_sandbox=args.require_sandbox,
+        workers=args.workers,
+        db_url=args.db_url,
+        student_timeout=args.student_timeout,
+        cell_timeout=args.cell_timeout,
+        cpu_seconds=args.cpu_seconds,
+        require_sandbox=args.require_sandbox,
         progress=None if args.quiet else sys.stderr,
     )
     try:
         if args.command == "grade":
             roster = Path(args.roster) if args.roster else None
-            summary = grade(Settings(args.assignment, args.submissions, args.out, force=args.force,
-                                     roster=roster, scheduler=args.scheduler, cluster=args.cluster, **common))
+            summary = grade(
+                Settings(
+                    args.assignment,
+                    args.submissions,
+                    args.out,
+                    force=args.force,
+                    roster=roster,
+                    scheduler=args.scheduler,
+                    cluster=args.cluster,
+                    **common,
+                )
+            )
             print(describe(summary))
             if summary.unattributed and not args.accept_unattributed:
-                print(f"error: {len(summary.unattributed)} file(s) could not be attributed to a student (listed "
-                      "above); rename them as the LMS would, or pass --accept-unattributed", file=sys.stderr)
+                print(
+                    f"error: {len(summary.unattributed)} file(s) could not be attributed to a student (listed "
+                    "above); rename them as the LMS would, or pass --accept-unattributed",
+                    file=sys.stderr,
+                )
                 return 1
         else:
             from .demo import run_demo
@@ -176,8 +259,9 @@ def _export(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     db_url = args.db_url or f"sqlite:///{out / 'gradebook.db'}"
     if args.db_url is None and not (out / "gradebook.db").is_file():
-        print(f"error: no gradebook in {out} (run `python -m autograder grade` first, or pass --db-url)",
-              file=sys.stderr)
+        print(
+            f"error: no gradebook in {out} (run `python -m autograder grade` first, or pass --db-url)", file=sys.stderr
+        )
         return 2
     dest = args.file or out / f"{args.to}_grades.csv"
     try:

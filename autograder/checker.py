@@ -248,7 +248,8 @@ def take_back(functions: dict[tuple[str, str], tuple[object, str, int]], sources
         for (module, qualname), (function, name, line) in functions.items():
             entry = sources[module]
             [code] = [
-                c for c in _code_objects(compile(entry["source"], entry["file"], "exec"))
+                c
+                for c in _code_objects(compile(entry["source"], entry["file"], "exec"))
                 if c.co_name == name and c.co_firstlineno == line
             ]
             function.__code__ = code
@@ -266,10 +267,14 @@ def take_back(functions: dict[tuple[str, str], tuple[object, str, int]], sources
 def main() -> None:
     job = json.loads(Path("job.json").read_text())
     cells = json.loads(Path("cells.json").read_text())
-    Path("status.json").write_text(json.dumps({
-        "status": "the checking run stopped while running the notebook's cells (does a cell end the process, "
-        "with os._exit or by running out of memory?)"
-    }))
+    Path("status.json").write_text(
+        json.dumps(
+            {
+                "status": "the checking run stopped while running the notebook's cells (does a cell end the process, "
+                "with os._exit or by running out of memory?)"
+            }
+        )
+    )
     sock = socket.socket(fileno=int(os.environ["BACKPROP_GRADER_FD"]))
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config

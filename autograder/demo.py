@@ -42,9 +42,12 @@ def run_demo(settings: Settings) -> int:
     written = sample.build(release, fresh)
     bundled_copy = [bundled / p.relative_to(fresh) for p in written]
     if not all(b.is_file() and filecmp.cmp(p, b, shallow=False) for p, b in zip(written, bundled_copy, strict=True)):
-        _say(settings, f"note: the bundled sample class is out of date (regenerate it with "
-                       f"`python {Path(sample.__file__).relative_to(sample.ROOT)}`); grading one generated "
-                       "from the current release instead")
+        _say(
+            settings,
+            f"note: the bundled sample class is out of date (regenerate it with "
+            f"`python {Path(sample.__file__).relative_to(sample.ROOT)}`); grading one generated "
+            "from the current release instead",
+        )
         submissions = fresh
     else:
         submissions = bundled
@@ -64,6 +67,8 @@ def run_demo(settings: Settings) -> int:
         print(f"PROBLEM: {', '.join(beat)} scored more than the honest buggy submission ({buggy:g})")
         ok = False
     else:
-        print(f"cheaters: {', '.join(f'{c} {scores.get(c, 0.0):g}' for c in CHEATERS)}; "
-              f"none beat the honest buggy submission ({buggy:g})")
+        print(
+            f"cheaters: {', '.join(f'{c} {scores.get(c, 0.0):g}' for c in CHEATERS)}; "
+            f"none beat the honest buggy submission ({buggy:g})"
+        )
     return 0 if ok else 1

@@ -481,7 +481,11 @@ class _NotebookRun:
     RUN_SECONDS = 600.0
 
     def __init__(
-        self, workdir: Path, student: nbformat.NotebookNode, cell_timeout: int, uid: int,
+        self,
+        workdir: Path,
+        student: nbformat.NotebookNode,
+        cell_timeout: int,
+        uid: int,
         run_seconds: float | None = None,
     ) -> None:
         self.workdir, self.student, self.cell_timeout, self.uid = workdir, student, cell_timeout, uid
@@ -605,8 +609,14 @@ class _CheckRun(_NotebookRun):
         env = dict(library.pop("env"), BACKPROP_GRADER_FD=str(theirs.fileno()))
         try:
             return sandbox.run(
-                [sys.executable, self.script()], workdir=self.workdir, limits=self.limits(), uid=self.uid,
-                require_sandbox=require_sandbox, hidden=hidden_paths, env=env, pass_fds=(theirs.detach(),),
+                [sys.executable, self.script()],
+                workdir=self.workdir,
+                limits=self.limits(),
+                uid=self.uid,
+                require_sandbox=require_sandbox,
+                hidden=hidden_paths,
+                env=env,
+                pass_fds=(theirs.detach(),),
                 **library,
             )
         finally:
@@ -678,7 +688,8 @@ class _CheckRun(_NotebookRun):
         procs = psutil.process_iter(["uids", "create_time", "status"])
         # A zombie (killed, its parent has not reaped it) runs nothing and holds nothing.
         mine = [
-            p for p in procs
+            p
+            for p in procs
             if p.info["uids"] and p.info["uids"].real == self.uid and p.info["status"] != psutil.STATUS_ZOMBIE
         ]
         holders = [p for p in mine if _holds(p.pid, channel)]

@@ -109,7 +109,11 @@ c.OverwriteCells.add_missing_cells = False
 from autograder.preprocessors import FeedbackCells, FeedbackExporter  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
-    FeedbackCells, GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor,
+    FeedbackCells,
+    GetGrades,
+    ClearHiddenTests,
+    SanitizeNotebook,
+    CSSHTMLHeaderPreprocessor,
 ]
 # The course's page extends nbgrader's feedback template (its "index.html.j2"): a full path, so
 # that nbgrader's own template_name and template directories stay as nbgrader sets them. Set on

@@ -319,8 +319,10 @@ def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> _
         if s.lms != "folder":
             kept.append(replace(s, student_id=student))
     if not any_notebook:
-        raise UsageError(f"no notebooks found in {root}: expected {root}/<student_id>/<notebook>.ipynb, "
-                         "or a Moodle, Canvas or Blackboard download (the zip or its folder)")
+        raise UsageError(
+            f"no notebooks found in {root}: expected {root}/<student_id>/<notebook>.ipynb, "
+            "or a Moodle, Canvas or Blackboard download (the zip or its folder)"
+        )
     present = {s.student for s in found}
     for r in roster:
         if r.student_id not in present:
@@ -395,8 +397,12 @@ def _from_folder(
         flags.append(f"ignored files{' beside the notebook' if matched else ''}: {_list(ignored)}")
     if truncated:
         flags.append(f"more than {MAX_ENTRIES} files: the rest were not looked at")
-    sub = _Submission(student, {n: folder / e.relative for n, e in matched.items()}, flags,
-                      _submission_digest(folder, entries, source_digest))
+    sub = _Submission(
+        student,
+        {n: folder / e.relative for n, e in matched.items()},
+        flags,
+        _submission_digest(folder, entries, source_digest),
+    )
     return sub, bool(top)
 
 
@@ -420,8 +426,10 @@ def _match(top: list[_Entry], by_name: dict[str, _Entry], expected: list[str], f
         flags.append(f"no notebook named {names} (0 points for it)")
     for name, e in list(matched.items()):
         if e.size > MAX_NOTEBOOK_BYTES:
-            flags.append(f"{printable(e.relative)} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
-                         "(0 points for it)")
+            flags.append(
+                f"{printable(e.relative)} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
+                "(0 points for it)"
+            )
             del matched[name]
         elif e.nlink > 1:
             flags.append(f"{printable(e.relative)} has {e.nlink} hard links (graded as the file it is)")
@@ -464,8 +472,10 @@ def _from_lms(
     newest = latest([f for f, e in files if e.regular])
     for chosen, earlier in newest.values():
         if earlier:
-            flags.append(f"handed in {len(earlier) + 1} times: graded the latest, {printable(chosen.name)} "
-                         f"(not {_list([e.name for e in earlier])})")
+            flags.append(
+                f"handed in {len(earlier) + 1} times: graded the latest, {printable(chosen.name)} "
+                f"(not {_list([e.name for e in earlier])})"
+            )
     # Under the names the student gave them: the latest notebook of each name, and the notebooks
     # that are links or special files (rejected by name).
     by_name = {stem: _named(entry_of[chosen.path], chosen.name) for stem, (chosen, _) in newest.items()}
@@ -672,9 +682,7 @@ def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str]
         gb.db.commit()
 
 
-def _read_rows(
-    db_url: str, assignment: str, students: list[str], state: _State
-) -> tuple[dict[str, float], list[Row]]:
+def _read_rows(db_url: str, assignment: str, students: list[str], state: _State) -> tuple[dict[str, float], list[Row]]:
     """Each graded cell's points (in notebook order), and the row of every student in ``students``."""
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -927,10 +935,15 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
     on_this_machine = settings.scheduler is None and settings.cluster is None  # else each worker is checked
     if on_this_machine and not sandbox.bubblewrap_available() and settings.hardened:
         if settings.require_sandbox:
-            raise UsageError("bubblewrap is not available here and --require-sandbox was given "
-                             "(install the Debian package 'bubblewrap')")
-        _say(settings, "WARNING: bubblewrap is not available: student code runs WITHOUT the sandbox "
-                       "(install the Debian package 'bubblewrap'); every student is flagged")
+            raise UsageError(
+                "bubblewrap is not available here and --require-sandbox was given "
+                "(install the Debian package 'bubblewrap')"
+            )
+        _say(
+            settings,
+            "WARNING: bubblewrap is not available: student code runs WITHOUT the sandbox "
+            "(install the Debian package 'bubblewrap'); every student is flagged",
+        )
     _say(settings, f"generating {assignment} (nbgrader generate_assignment)")
     with private_umask():  # nbgrader's own files: the release, the gradebook, the course's config
         config_file, template = _prepare_course(settings, db_url)
@@ -1017,8 +1030,9 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
             s.flags.append(f"rejected {printable(path.name)}: {what} (0 points for it)")
             continue
         if len(data) > MAX_NOTEBOOK_BYTES:
-            s.flags.append(f"{printable(path.name)} grew beyond {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded "
-                           "(0 points for it)")
+            s.flags.append(
+                f"{printable(path.name)} grew beyond {MAX_NOTEBOOK_BYTES >> 20} MB and was not graded (0 points for it)"
+            )
             continue
         write_private(staged / f"{name}.ipynb", data)
     # Student code must not see this run's files, other students' submissions or the gradebook.
@@ -1035,11 +1049,18 @@ def _stage(settings: Settings, s: _Submission, config_file: Path, template: Path
         overrides["TrustedExecute"]["require_sandbox"] = True
     overrides["TrustedExecute"]["side_by_side"] = _side_by_side(settings)
     return {
-        "student": s.student, "assignment": assignment, "course_root": str(course),
-        "config_file": str(config_file), "template_db": str(template), "work_dir": str(out / "work"),
-        "feedback_dir": str(out / "feedback"), "source_dir": str(SOURCE / assignment),
+        "student": s.student,
+        "assignment": assignment,
+        "course_root": str(course),
+        "config_file": str(config_file),
+        "template_db": str(template),
+        "work_dir": str(out / "work"),
+        "feedback_dir": str(out / "feedback"),
+        "source_dir": str(SOURCE / assignment),
         "hidden_paths": [str(p) for p in hidden],
-        "notebooks": sorted(s.notebooks), "hardened": settings.hardened, "overrides": overrides,
+        "notebooks": sorted(s.notebooks),
+        "hardened": settings.hardened,
+        "overrides": overrides,
         "first_uid": settings.first_uid,
         "flags": list(s.flags),  # for the student's feedback
     }
@@ -1112,8 +1133,11 @@ def _run_on(
         eta = (time.monotonic() - started) / graded_so_far * (total - finished) if graded_so_far > 0 else 0.0
         points = sum(v for nb in result.grades.values() for v in nb.values() if v is not None)
         note = f"  [{printable('; '.join(flags), 80)}]" if flags else ""  # flags can quote student text
-        _say(settings, f"[{finished:>{len(str(total))}}/{total}] {s.student}: {_num(points)} points "
-                       f"({result.seconds:.1f} s; ETA {_duration(eta)}){note}")
+        _say(
+            settings,
+            f"[{finished:>{len(str(total))}}/{total}] {s.student}: {_num(points)} points "
+            f"({result.seconds:.1f} s; ETA {_duration(eta)}){note}",
+        )
 
     results = engine.grade(tasks)  # starts nothing before it is iterated
     try:
@@ -1132,8 +1156,10 @@ def _run_on(
             record(s, result)
     except KeyboardInterrupt:
         results.close()
-        _say(settings, f"interrupted after {finished} of {total} student(s); "
-                       "run the same command again to grade the rest")
+        _say(
+            settings,
+            f"interrupted after {finished} of {total} student(s); run the same command again to grade the rest",
+        )
         raise
     return time.monotonic() - started
 

@@ -58,9 +58,16 @@ class TrustedExecute(NbGraderPreprocessor):
         with tempfile.TemporaryDirectory(prefix="backprop-grade-") as workdir:
             os.chmod(workdir, 0o755)
             run = engine.grade(
-                nb, workdir=workdir, cell_timeout=self.timeout, cpu_seconds=self.cpu_seconds, uid=uid,
-                require_sandbox=self.require_sandbox, hidden_paths=tuple(hidden), side_by_side=self.side_by_side,
-                notebook_run_seconds=self.notebook_run_seconds, checking_run_seconds=self.checking_run_seconds,
+                nb,
+                workdir=workdir,
+                cell_timeout=self.timeout,
+                cpu_seconds=self.cpu_seconds,
+                uid=uid,
+                require_sandbox=self.require_sandbox,
+                hidden_paths=tuple(hidden),
+                side_by_side=self.side_by_side,
+                notebook_run_seconds=self.notebook_run_seconds,
+                checking_run_seconds=self.checking_run_seconds,
             )
         for note in run.notes:
             self.log.warning(note)

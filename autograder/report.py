@@ -158,8 +158,10 @@ def _flag_summary(counts: list[tuple[FlagKind, int]], students: int) -> str:
         return "<p class='summary'><span>no flags</span></p>"
     parts = ["<h2>Flags</h2><table><tr><th class='name'>kind</th><th>students</th><th class='name'>meaning</th></tr>"]
     for kind, n in counts:
-        parts.append(f"<tr><td class='name'>{_esc(kind.label)}</td><td>{n} of {students}</td>"
-                     f"<td class='name'>{_esc(kind.meaning)}</td></tr>")
+        parts.append(
+            f"<tr><td class='name'>{_esc(kind.label)}</td><td>{n} of {students}</td>"
+            f"<td class='name'>{_esc(kind.meaning)}</td></tr>"
+        )
     parts.append("</table>")
     return "".join(parts)
 
@@ -177,10 +179,12 @@ def render(
     ``mistakes``, the class's recognised mistakes (:mod:`autograder.mistakes`; None: left out)."""
     from .submission import flag_kind
 
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
-             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
-             f"<title>{_esc(assignment)}: class report</title>",
-             f"<style>{CSS}</style></head><body><h1>{_esc(assignment)}: class report</h1>"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+        f"<title>{_esc(assignment)}: class report</title>",
+        f"<style>{CSS}</style></head><body><h1>{_esc(assignment)}: class report</h1>",
+    ]
     if not rows:
         parts.append("<p>No graded submissions.</p></body></html>")
         return "".join(parts)
@@ -188,8 +192,9 @@ def render(
     scores = [r.score for r in rows]
     maxima = {g.name: sum(cell_points.get(c, 0.0) for c in g.cells) for g in groups}
     full = {g.name: sum(g.points(r) >= maxima[g.name] - 1e-9 for r in rows) / len(rows) for g in groups}
-    mean_share = {g.name: statistics.mean(g.points(r) / maxima[g.name] if maxima[g.name] else 0 for r in rows)
-                  for g in groups}
+    mean_share = {
+        g.name: statistics.mean(g.points(r) / maxima[g.name] if maxima[g.name] else 0 for r in rows) for g in groups
+    }
     ranked = sorted(groups, key=lambda g: (full[g.name], mean_share[g.name]))
     parts.append(
         "<p class='summary'>"
@@ -203,12 +208,16 @@ def render(
     counts = _flag_counts(rows)
     parts.append(_flag_summary(counts, len(rows)))
 
-    parts.append("<h2>Exercises</h2><table><tr><th class='name'>exercise</th><th>catalogue name</th>"
-                 "<th>points</th><th>full marks</th><th>mean share of points</th></tr>")
+    parts.append(
+        "<h2>Exercises</h2><table><tr><th class='name'>exercise</th><th>catalogue name</th>"
+        "<th>points</th><th>full marks</th><th>mean share of points</th></tr>"
+    )
     for g in ranked:
-        parts.append(f"<tr><td class='name'>{_esc(g.title)}</td><td class='name'>{_esc(g.name)}</td>"
-                     f"<td>{maxima[g.name]:g}</td><td>{100 * full[g.name]:.0f} %</td>"
-                     f"<td>{100 * mean_share[g.name]:.0f} %</td></tr>")
+        parts.append(
+            f"<tr><td class='name'>{_esc(g.title)}</td><td class='name'>{_esc(g.name)}</td>"
+            f"<td>{maxima[g.name]:g}</td><td>{100 * full[g.name]:.0f} %</td>"
+            f"<td>{100 * mean_share[g.name]:.0f} %</td></tr>"
+        )
     parts.append("</table>")
 
     parts.append("<h2>Students</h2><table><tr><th class='name'>student</th><th>score</th>")

@@ -127,8 +127,18 @@ def machine_speedup(workers: int) -> float:
 
 
 def grade_round(run: Run, assignment: str, subs: Path, out: Path) -> None:
-    summary = grade(Settings(assignment, subs, out, workers=run.workers, hardened=run.hardened,
-                             side_by_side=run.side_by_side, progress=None, first_uid=22001))
+    summary = grade(
+        Settings(
+            assignment,
+            subs,
+            out,
+            workers=run.workers,
+            hardened=run.hardened,
+            side_by_side=run.side_by_side,
+            progress=None,
+            first_uid=22001,
+        )
+    )
     run.seconds += summary.seconds
     run.notebooks += summary.graded
     run.rounds.append(summary.seconds / max(1, summary.graded))
@@ -181,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{'bubblewrap' if sandbox.bubblewrap_available() else 'NONE (results do not measure hardening)'}"
         )
         calibration = [machine_speedup(args.workers)]
-        print(f"{args.workers} processes of pure Python arithmetic run {calibration[0]:.2f}x as fast as one "
-              "(the most parallel grading can gain here)", flush=True)
+        print(
+            f"{args.workers} processes of pure Python arithmetic run {calibration[0]:.2f}x as fast as one "
+            "(the most parallel grading can gain here)",
+            flush=True,
+        )
         classes = {a: synthetic_class(a, students, rounds, work) for a in assignments}
         print(
             f"class: {students} students x {len(assignments)} assignment(s) ({', '.join(assignments)}) "
@@ -201,21 +214,29 @@ def main(argv: list[str] | None = None) -> int:
 
     stock, serial, _side_by_side, parallel = runs
     calibration.append(machine_speedup(args.workers))
-    print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.workers} processes "
-          f"of pure Python ran {calibration[1]:.2f}x as fast as one (at the start: {calibration[0]:.2f}x)\n")
+    print(
+        f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.workers} processes "
+        f"of pure Python ran {calibration[1]:.2f}x as fast as one (at the start: {calibration[0]:.2f}x)\n"
+    )
     print(f"{'run':<42} {'notebooks':>9} {'s/notebook':>11} {'vs stock':>9} {'speed-up':>9}")
     for run in runs:
-        print(f"{run.label:<42} {run.notebooks:>9} {run.per_notebook:>11.2f} "
-              f"{run.per_notebook / stock.per_notebook:>8.2f}x {serial.per_notebook / run.per_notebook:>8.2f}x")
+        print(
+            f"{run.label:<42} {run.notebooks:>9} {run.per_notebook:>11.2f} "
+            f"{run.per_notebook / stock.per_notebook:>8.2f}x {serial.per_notebook / run.per_notebook:>8.2f}x"
+        )
     # Ratios per round (the runs of a round saw about the same load), then their median.
     overhead = statistics.median(h / s for h, s in zip(serial.rounds, stock.rounds, strict=True)) - 1
     speedup = statistics.median(h / p for h, p in zip(serial.rounds, parallel.rounds, strict=True))
     print()
-    print(f"hardening overhead: {100 * overhead:+.0f} % (median over rounds; target <= 30 %)"
-          f"{'' if overhead <= 0.30 else '  MISSED'}")
-    print(f"speed-up with {args.workers} workers: {speedup:.2f}x (median over rounds; target >= 1.7x with 2 "
-          f"workers on 2 cores){'' if speedup >= 1.7 else '  MISSED'}; the machine allowed "
-          f"{min(calibration):.2f}-{max(calibration):.2f}x")
+    print(
+        f"hardening overhead: {100 * overhead:+.0f} % (median over rounds; target <= 30 %)"
+        f"{'' if overhead <= 0.30 else '  MISSED'}"
+    )
+    print(
+        f"speed-up with {args.workers} workers: {speedup:.2f}x (median over rounds; target >= 1.7x with 2 "
+        f"workers on 2 cores){'' if speedup >= 1.7 else '  MISSED'}; the machine allowed "
+        f"{min(calibration):.2f}-{max(calibration):.2f}x"
+    )
     if not all(r.perfect_ok for r in runs):
         print("a perfect submission lost points: see above")
         return 1

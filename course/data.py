@@ -66,9 +66,7 @@ def xor() -> tuple[Array, Labels]:
     return X, y
 
 
-def spirals(
-    n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, rng: Seed = 0
-) -> tuple[Array, Labels]:
+def spirals(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, rng: Seed = 0) -> tuple[Array, Labels]:
     """The CS231n spiral: ``n_classes`` interleaved arms that no linear classifier separates.
 
     Arm k has radii r = linspace(0, 1, n_per_class) and angles
@@ -321,9 +319,7 @@ def train_test_split(
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
-        raise ValueError(
-            f"X and y must have one row per example, got X of shape {X.shape} and y of shape {y.shape}"
-        )
+        raise ValueError(f"X and y must have one row per example, got X of shape {X.shape} and y of shape {y.shape}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
     n = len(X)

@@ -21,8 +21,16 @@ def train_digits(epochs: int = 15, seed: int = 0, verbose: bool = True) -> tuple
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(64, 64, rng=rng), ReLU(), Linear(64, 10, rng=rng))
     fit(
-        model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1e-2), X_train, y_train,
-        epochs=epochs, batch_size=64, reg=L2(1e-4), rng=rng, verbose=verbose,
+        model,
+        SoftmaxCrossEntropy(),
+        Adam(model.parameters(), lr=1e-2),
+        X_train,
+        y_train,
+        epochs=epochs,
+        batch_size=64,
+        reg=L2(1e-4),
+        rng=rng,
+        verbose=verbose,
     )
     return model, accuracy(model, X_test, y_test)
 

@@ -340,9 +340,18 @@ def compare(
         analytic = np.full(numeric.shape, np.nan)
     if analytic.shape != numeric.shape:
         return TensorCheck(
-            name, numeric.shape, np.inf, (), np.nan, np.nan, False, 0,
+            name,
+            numeric.shape,
+            np.inf,
+            (),
+            np.nan,
+            np.nan,
+            False,
+            0,
             hint=f"your {noun} has shape {analytic.shape} but should have shape {numeric.shape}",
-            analytic=analytic, numeric=numeric, mistake=Mistake.WRONG_SHAPE,
+            analytic=analytic,
+            numeric=numeric,
+            mistake=Mistake.WRONG_SHAPE,
         )
     if indices is None:
         a_vals, n_vals = analytic, numeric
@@ -361,8 +370,18 @@ def compare(
     passed = max_err < tol
     mistake, hint = ("", "") if passed else diagnosis(a_vals, n_vals, batch=batch, noun=noun, averaged=averaged)
     return TensorCheck(
-        name, numeric.shape, max_err, worst, float(analytic[worst]), float(numeric[worst]),
-        passed, int(err.size), hint, analytic=analytic, numeric=numeric, mistake=mistake,
+        name,
+        numeric.shape,
+        max_err,
+        worst,
+        float(analytic[worst]),
+        float(numeric[worst]),
+        passed,
+        int(err.size),
+        hint,
+        analytic=analytic,
+        numeric=numeric,
+        mistake=mistake,
     )
 
 

@@ -47,9 +47,7 @@ class Value:
 
     __array_priority__ = 1000  # make ``ndarray * Value`` defer to Value's reflected ops
 
-    def __init__(
-        self, data: Number, _children: tuple[Value, ...] = (), _op: str = "", label: str = ""
-    ) -> None:
+    def __init__(self, data: Number, _children: tuple[Value, ...] = (), _op: str = "", label: str = "") -> None:
         if isinstance(data, Value):
             raise TypeError("Value(...) takes a number; the argument is already a Value")
         self.data = float(data)

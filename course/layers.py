@@ -92,9 +92,7 @@ class Layer:
         """x as float64; when ``features`` is given it must have shape (N, features)."""
         x = np.asarray(x, dtype=np.float64)
         if features is not None and (x.ndim != 2 or x.shape[1] != features):
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, {features}), got {x.shape}"
-            )
+            raise ValueError(f"{self!r}: expected input of shape (N, {features}), got {x.shape}")
         return x
 
     def _grad_out(self, grad_out: ArrayLike, expected: tuple[int, ...]) -> Array:
@@ -137,10 +135,7 @@ class Linear(Layer):
         input_grad: bool = True,
     ) -> None:
         if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"Linear needs positive sizes, got in_features={in_features}, "
-                f"out_features={out_features}"
-            )
+            raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, out_features={out_features}")
         self.in_features, self.out_features = in_features, out_features
         scale = np.sqrt(2.0 / in_features)
         self.W = Parameter(_rng(rng).normal(0.0, scale, (in_features, out_features)), "W")
@@ -358,9 +353,7 @@ class Sequential(Layer):
     def __init__(self, *layers: Layer) -> None:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(
-                    f"Sequential: item {i} is a {type(layer).__name__}, not a Layer"
-                )
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
         self.layers = list(layers)
 
     def __repr__(self) -> str:

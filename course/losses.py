@@ -70,14 +70,9 @@ class Loss:
             raise ValueError(f"{self!r}: expected scores of shape (N, C), got {scores.shape}")
         n, c = scores.shape
         if labels.shape != (n,):
-            raise ValueError(
-                f"{self!r}: expected one integer label per example, shape ({n},), "
-                f"got {labels.shape}"
-            )
+            raise ValueError(f"{self!r}: expected one integer label per example, shape ({n},), got {labels.shape}")
         if not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(
-                f"{self!r}: labels must be integers (class indices), got dtype {labels.dtype}"
-            )
+            raise ValueError(f"{self!r}: labels must be integers (class indices), got dtype {labels.dtype}")
         if n and (labels.min() < 0 or labels.max() >= c):
             raise ValueError(
                 f"{self!r}: labels must lie in [0, {c - 1}] for {c} classes, "
@@ -129,8 +124,7 @@ class BinaryCrossEntropy(Loss):
         p, target = self._same_shape(pred, target)
         if np.any((p < 0) | (p > 1)):
             raise ValueError(
-                f"{self!r}: pred must be probabilities in [0, 1]; for raw scores use "
-                "BinaryCrossEntropyWithLogits"
+                f"{self!r}: pred must be probabilities in [0, 1]; for raw scores use BinaryCrossEntropyWithLogits"
             )
         _check_binary_targets(self, target)
         self.p, self.target = np.clip(p, self.eps, 1.0 - self.eps), target

@@ -22,9 +22,7 @@ Array = NDArray[np.float64]
 class Neuron:
     """g(w·x + b) for one input x of shape (D,) or a batch X of shape (N, D)."""
 
-    def __init__(
-        self, weights: ArrayLike, bias: float = 0.0, activation: Callable[[Array], Array] = sigmoid
-    ) -> None:
+    def __init__(self, weights: ArrayLike, bias: float = 0.0, activation: Callable[[Array], Array] = sigmoid) -> None:
         self.weights = np.array(weights, dtype=np.float64)
         if self.weights.ndim != 1:
             raise ValueError(f"Neuron: weights must be a vector (D,), got shape {self.weights.shape}")
@@ -38,9 +36,7 @@ class Neuron:
         """The cell body's sum w·x + b: a number for x (D,), an array (N,) for X (N, D)."""
         x = np.asarray(x, dtype=np.float64)
         if x.shape[-1:] != self.weights.shape:
-            raise ValueError(
-                f"{self!r}: expected input with {self.weights.size} features, got shape {x.shape}"
-            )
+            raise ValueError(f"{self!r}: expected input with {self.weights.size} features, got shape {x.shape}")
         return x @ self.weights + self.bias
 
     def forward(self, x: ArrayLike) -> Array:
@@ -117,9 +113,7 @@ class LogisticRegression(Neuron):
 # ----------------------------------------------------------------------------------------
 
 
-def layer_forward(
-    X: ArrayLike, W: ArrayLike, b: ArrayLike, activation: Callable[[Array], Array] = sigmoid
-) -> Array:
+def layer_forward(X: ArrayLike, W: ArrayLike, b: ArrayLike, activation: Callable[[Array], Array] = sigmoid) -> Array:
     """M neurons applied to N examples at once: g(X @ W + b).
 
     Column m of W (D, M) and entry m of b (M,) are the weights and bias of neuron m, so

@@ -37,8 +37,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise TypeError(
-                    f"{type(self).__name__}: item {i} is a {type(p).__name__}, not a Parameter; "
-                    "pass model.parameters()"
+                    f"{type(self).__name__}: item {i} is a {type(p).__name__}, not a Parameter; pass model.parameters()"
                 )
         if not lr > 0:
             raise ValueError(f"{type(self).__name__}: the learning rate must be positive, got {lr}")
@@ -74,9 +73,7 @@ class Momentum(Optimizer):
     the same sequence of weights (the second velocity is −lr times the first).
     """
 
-    def __init__(
-        self, params: Iterable[Parameter], lr: float, rho: float = 0.9, formulation: str = "gradient"
-    ) -> None:
+    def __init__(self, params: Iterable[Parameter], lr: float, rho: float = 0.9, formulation: str = "gradient") -> None:
         super().__init__(params, lr)
         if formulation not in ("gradient", "step"):
             raise ValueError(f"Momentum: formulation must be 'gradient' or 'step', got {formulation!r}")
@@ -100,9 +97,7 @@ class Momentum(Optimizer):
 class RMSProp(Optimizer):
     """s ← decay·s + (1 − decay)·g²; w ← w − lr · g / (√s + eps)."""
 
-    def __init__(
-        self, params: Iterable[Parameter], lr: float, decay: float = 0.99, eps: float = 1e-8
-    ) -> None:
+    def __init__(self, params: Iterable[Parameter], lr: float, decay: float = 0.99, eps: float = 1e-8) -> None:
         super().__init__(params, lr)
         self.decay, self.eps = decay, eps
         self.square_avg = self._zeros()

@@ -29,8 +29,14 @@ from autograder.submission import HIDDEN_MARKERS, hidden_test_lines, inspect_not
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = sample.HERE / sample.ASSIGNMENT
-EXERCISE_TITLES = ["Linear.backward", "Sigmoid.backward", "Tanh.backward", "ReLU.backward",
-                   "LinearSigmoid.backward", "Sequential.backward"]
+EXERCISE_TITLES = [
+    "Linear.backward",
+    "Sigmoid.backward",
+    "Tanh.backward",
+    "ReLU.backward",
+    "LinearSigmoid.backward",
+    "Sequential.backward",
+]
 
 needs_sandbox = pytest.mark.skipif(
     not sandbox.bubblewrap_available(),
@@ -55,15 +61,20 @@ def by_student(path: Path) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["grade", "--assignment", "03_layers", "--submissions", "{missing}", "--out", "{out}"],
-         "submissions folder not found"),
-        (["grade", "--assignment", "99_nothing", "--submissions", "{empty}", "--out", "{out}"],
-         "unknown assignment '99_nothing'"),
-        (["grade", "--assignment", "03_layers", "--submissions", "{empty}", "--out", "{out}"],
-         "no notebooks found"),
+        (
+            ["grade", "--assignment", "03_layers", "--submissions", "{missing}", "--out", "{out}"],
+            "submissions folder not found",
+        ),
+        (
+            ["grade", "--assignment", "99_nothing", "--submissions", "{empty}", "--out", "{out}"],
+            "unknown assignment '99_nothing'",
+        ),
+        (["grade", "--assignment", "03_layers", "--submissions", "{empty}", "--out", "{out}"], "no notebooks found"),
         (["grade", "--assignment", "03_layers"], "the following arguments are required"),
-        (["grade", "--assignment", "03_layers", "--submissions", "{empty}", "--out", "{out}", "--workers", "0"],
-         "--workers must be at least 1"),
+        (
+            ["grade", "--assignment", "03_layers", "--submissions", "{empty}", "--out", "{out}", "--workers", "0"],
+            "--workers must be at least 1",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path, capsys):
@@ -88,15 +99,37 @@ def test_help_names_the_commands_and_the_outputs(capsys):
     assert "grade" in capsys.readouterr().out
     assert run_cli(["grade", "--help"]) == 0
     text = capsys.readouterr().out
-    for needle in ["--assignment", "--submissions", "--out", "--workers", "--db-url", "grades.csv", "report.html",
-                   "feedback/<student_id>"]:
+    for needle in [
+        "--assignment",
+        "--submissions",
+        "--out",
+        "--workers",
+        "--db-url",
+        "grades.csv",
+        "report.html",
+        "feedback/<student_id>",
+    ]:
         assert needle in text
 
 
 def test_python_dash_m_runs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", "03_layers",
-                             "--submissions", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "--assignment",
+            "03_layers",
+            "--submissions",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: submissions folder not found")
 
@@ -130,9 +163,11 @@ def test_inspect_notebook_names_what_was_tampered_with():
 def test_hidden_tests_are_found_in_html_and_code():
     lines = hidden_test_lines(nbformat.read(str(ROOT / "solutions" / "03_layers" / "layers.ipynb"), as_version=4))
     assert 'check("layers.Linear.backward", Linear, hidden=True)' in lines
-    highlighted = ('<span class="n">check</span><span class="p">(</span><span class="s2">&quot;layers.Linear.'
-                   'backward&quot;</span>, <span class="n">Linear</span>, <span class="n">hidden</span>'
-                   '<span class="o">=</span><span class="kc">True</span>)')
+    highlighted = (
+        '<span class="n">check</span><span class="p">(</span><span class="s2">&quot;layers.Linear.'
+        'backward&quot;</span>, <span class="n">Linear</span>, <span class="n">hidden</span>'
+        '<span class="o">=</span><span class="kc">True</span>)'
+    )
     assert leaks_hidden_tests(highlighted, lines) == lines[0]
     assert leaks_hidden_tests(highlighted, ["hidden=True"]) == "hidden=True"
     assert leaks_hidden_tests("<p>### BEGIN HIDDEN TESTS</p>") == "BEGIN HIDDEN TESTS"
@@ -153,7 +188,10 @@ def _task(task: str, slot: int):
 def test_pool_isolates_hanging_dying_and_raising_tasks():
     results = dict(run_tasks(_task, ["hang", "a", "exit", "b", "raise", "c"], workers=2, timeout=20))
     assert {k: v for k, v in results.items() if not isinstance(v, Failure)} == {
-        "a": ("a", results["a"][1]), "b": ("b", results["b"][1]), "c": ("c", results["c"][1])}
+        "a": ("a", results["a"][1]),
+        "b": ("b", results["b"][1]),
+        "c": ("c", results["c"][1]),
+    }
     assert {results[k][1] for k in "abc"} <= {0, 1}
     assert "longer than 20 s" in results["hang"].reason
     assert "died" in results["exit"].reason
@@ -219,8 +257,9 @@ def test_sample_class_grades(sample_run):
     assert [c for c in cells if c in answers] == answers
     assert all(float(r[c]) == 0 for r in rows for c in answers)
     cells = [c for c in cells if c not in answers]
-    assert cells == [f"{kind}_layers_{name.split('.')[0]}_backward" for name in EXERCISE_TITLES
-                     for kind in ("test", "hidden")]
+    assert cells == [
+        f"{kind}_layers_{name.split('.')[0]}_backward" for name in EXERCISE_TITLES for kind in ("test", "hidden")
+    ]
     grades = {r["student_id"]: r for r in rows}
     assert sorted(grades) == sorted(sample.students())
     assert {r["assignment"] for r in rows} == {"03_layers"}
@@ -316,8 +355,22 @@ def test_resume_after_kill_then_parallel_regrade_gives_the_same_grades(small_cla
     db = tmp_path / "elsewhere" / "grades.db"
     db.parent.mkdir()
     url = f"sqlite:///{db}"
-    command = [sys.executable, "-m", "autograder", "grade", "--assignment", "03_layers", "--submissions",
-               str(small_class), "--out", str(out), "--workers", "1", "--db-url", url]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        "--assignment",
+        "03_layers",
+        "--submissions",
+        str(small_class),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--db-url",
+        url,
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     state = out / "state.json"
     deadline = time.monotonic() + 600

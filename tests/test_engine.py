@@ -281,8 +281,14 @@ def layers_notebook(attack: str = "") -> nbformat.NotebookNode:
         cell(DELEGATING_LINEAR, grade=False, solution=True, locked=False, grade_id="linear"),
         cell(VISIBLE, grade=True, solution=False, locked=True, points=1, grade_id="test_linear"),
         cell(SEQUENTIAL_LOOP.format(attack=attack), grade=False, solution=True, locked=False, grade_id="seq"),
-        cell('check("layers.Sequential.backward", Sequential)', grade=True, solution=False, locked=True, points=1,
-             grade_id="test_seq"),
+        cell(
+            'check("layers.Sequential.backward", Sequential)',
+            grade=True,
+            solution=False,
+            locked=True,
+            points=1,
+            grade_id="test_seq",
+        ),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -372,6 +378,7 @@ def test_the_code_is_given_back_where_the_names_lead_after_a_reload(tmp_path):
 def test_the_checking_process_cpu_limit_does_not_grow_with_the_number_of_checks():
     """A cell can switch its own timer off; what it can then spend is the checking process's
     CPU limit, the same for 2 checks or 40 (cases run in children with limits of their own)."""
+
     def limit(n_jobs: int, cpu: int) -> int:
         group = engine._Group([], [({"key": f"k{i}"}, None) for i in range(n_jobs)])
         return engine._CheckRun(Path("w"), None, group, 60, cpu, 0).limits().cpu_seconds

@@ -294,8 +294,17 @@ def test_differencing_only_the_sampled_entries_of_an_activation_gives_the_same_n
     ref.forward(x)
     analytic = ref.backward(grad_out)
     checks = [
-        exercise.compare_gradient(exercise.verdict(case), "dL/dx", analytic, ref.forward, x, grad_out,
-                                  max_entries=20, rng=np.random.default_rng(0), elementwise=elementwise)
+        exercise.compare_gradient(
+            exercise.verdict(case),
+            "dL/dx",
+            analytic,
+            ref.forward,
+            x,
+            grad_out,
+            max_entries=20,
+            rng=np.random.default_rng(0),
+            elementwise=elementwise,
+        )
         for elementwise in (False, True)
     ]
     assert np.isfinite(checks[0].numeric).sum() == 20

@@ -60,7 +60,13 @@ def errors(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
 
 def test_there_are_seven_assignments_in_lecture_order():
     assert ASSIGNMENTS == [
-        "01_neurons", "02_graphs", "03_layers", "04_losses", "05_gradcheck", "06_optim", "07_mlp",
+        "01_neurons",
+        "02_graphs",
+        "03_layers",
+        "04_losses",
+        "05_gradcheck",
+        "06_optim",
+        "07_mlp",
     ]
 
 
@@ -118,10 +124,21 @@ def test_release_is_up_to_date(tmp_path):
     """Check that notebooks/ is exactly what `make release` generates from solutions/."""
     for name in ASSIGNMENTS:
         subprocess.run(
-            [NBGRADER, "generate_assignment", name, "--force", "--no-db", "--log-level=ERROR",
-             f"--CourseDirectory.root={tmp_path}", f"--CourseDirectory.source_directory={ROOT / 'solutions'}",
-             "--CourseDirectory.release_directory=release"],
-            cwd=ROOT / "autograder", check=True, capture_output=True, timeout=300,
+            [
+                NBGRADER,
+                "generate_assignment",
+                name,
+                "--force",
+                "--no-db",
+                "--log-level=ERROR",
+                f"--CourseDirectory.root={tmp_path}",
+                f"--CourseDirectory.source_directory={ROOT / 'solutions'}",
+                "--CourseDirectory.release_directory=release",
+            ],
+            cwd=ROOT / "autograder",
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
     for source in SOLUTIONS:
         fresh = read(tmp_path / "release" / source.parent.name / source.name)

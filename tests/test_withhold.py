@@ -116,18 +116,33 @@ def test_every_gradient_function_is_withheld_in_every_assignments_checking_runs(
     from autograder.engine import _groups
 
     nb = nbformat.read(str(next((ROOT / "solutions" / assignment).glob("*.ipynb"))), as_version=4)
-    calls = [c for cell in nb.cells if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
-             and not cell.metadata["nbgrader"].get("solution") for c in parse_test_cell(cell.source)]
+    calls = [
+        c
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        and cell.metadata.get("nbgrader", {}).get("grade")
+        and not cell.metadata["nbgrader"].get("solution")
+        for c in parse_test_cell(cell.source)
+    ]
     jobs = [({"key": f"k{i}", "exercise": c.exercise}, None) for i, c in enumerate(calls)]
     groups = _groups(jobs)
     library = withhold.library_functions()
-    kinds = [r for r in library if GRADIENT_KINDS.search(r.qualname.split(".")[-1])
-             and f"{r.module}:{r.qualname}" not in NOT_GRADIENTS and ALLOWED.get(r.module) != ("*",)]
+    kinds = [
+        r
+        for r in library
+        if GRADIENT_KINDS.search(r.qualname.split(".")[-1])
+        and f"{r.module}:{r.qualname}" not in NOT_GRADIENTS
+        and ALLOWED.get(r.module) != ("*",)
+    ]
     assert len(kinds) > 50  # backwards, grads, steps, local backwards, numerical gradients, judges
     for group in groups:
         held = set(group.withheld)
-        needs = {r for job, _ in group.first + group.later for f in get(job["exercise"]).needs
-                 for r in withhold.with_nested(withhold.ref(*f))}
+        needs = {
+            r
+            for job, _ in group.first + group.later
+            for f in get(job["exercise"]).needs
+            for r in withhold.with_nested(withhold.ref(*f))
+        }
         # A group whose every check needs some reference code runs with just that code there.
         missing = [r.display for r in kinds if r not in held and r not in needs]
         assert not missing, missing[:5]
@@ -140,8 +155,14 @@ def test_the_checking_copy_of_the_library_imports_and_registers_every_exercise(t
     allow-list: a checking run whose library fails to import would grade nothing."""
     copy = withhold.withheld_copy(withhold.checking_withheld(REGISTRY.values()), tmp_path)
     code = "import course, course.exercises as E; print(len(E.REGISTRY))"
-    done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(copy.parent), "PATH": "/usr/bin:/bin"},
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(copy.parent), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout) == len(REGISTRY)
 
@@ -268,8 +289,13 @@ def test_without_bubblewrap_the_checking_run_still_uses_the_copy(tmp_path, monke
     monkeypatch.setattr(sandbox, "bubblewrap_available", lambda: False)
     os.chmod(tmp_path, 0o755)
     with pytest.warns(sandbox.SandboxWarning):
-        run = engine.grade(notebook("        return super().backward(grad_out)", UNTRAP), workdir=tmp_path,
-                           uid=20001, cell_timeout=20, cpu_seconds=10)
+        run = engine.grade(
+            notebook("        return super().backward(grad_out)", UNTRAP),
+            workdir=tmp_path,
+            uid=20001,
+            cell_timeout=20,
+            cpu_seconds=10,
+        )
     assert not run.sandboxed
     assert {g: v.passed for g, v in run.verdicts.items()} == {"test_linear": False, "hidden_linear": False}
     assert "course.layers.Linear.backward" in run.verdicts["test_linear"].messages[0]
@@ -320,8 +346,14 @@ def test_the_mlp_assignment_withholds_its_building_blocks_forwards_included():
     names = ["mlp.TwoLayerNet.scores", "mlp.TwoLayerNet.loss", "mlp.TwoLayerNet.grads"]
     [group] = engine._groups(_jobs(names))
     kept = _kept(group.withheld)
-    blocks = ["course.layers.Linear.forward", "course.layers.ReLU.forward", "course.losses.SoftmaxCrossEntropy.forward",
-              "course.network.TwoLayerNet.loss", "course.network.TwoLayerNet.forward", "course.layers.Linear.backward"]
+    blocks = [
+        "course.layers.Linear.forward",
+        "course.layers.ReLU.forward",
+        "course.losses.SoftmaxCrossEntropy.forward",
+        "course.network.TwoLayerNet.loss",
+        "course.network.TwoLayerNet.forward",
+        "course.layers.Linear.backward",
+    ]
     assert set(blocks) <= kept, set(blocks) - kept
     # Elsewhere the forwards stay: later assignments' checks build on them.
     [group] = engine._groups(_jobs(["layers.Linear.backward"]))
@@ -338,10 +370,20 @@ VETTED_LAMBDAS = {
         "lambda x, a: lambda _ignored: np.tanh(x @ a['W'])",
     },
     "course.exercises.graphs": {
-        "lambda a: a.exp()", "lambda a: a.tanh()", "lambda a: a.sigmoid()", "lambda a, b: a + b",
-        "lambda a, b: a - b", "lambda a, b: a * b", "lambda a, b: a / b", "lambda a, c: a + c",
-        "lambda a, c: c + a", "lambda a, c: a * c", "lambda a, c: c * a", "lambda a, c: c - a",
-        "lambda a, c: c / a", "lambda a, c: a ** c",
+        "lambda a: a.exp()",
+        "lambda a: a.tanh()",
+        "lambda a: a.sigmoid()",
+        "lambda a, b: a + b",
+        "lambda a, b: a - b",
+        "lambda a, b: a * b",
+        "lambda a, b: a / b",
+        "lambda a, c: a + c",
+        "lambda a, c: c + a",
+        "lambda a, c: a * c",
+        "lambda a, c: c * a",
+        "lambda a, c: c - a",
+        "lambda a, c: c / a",
+        "lambda a, c: a ** c",
     },
 }
 

@@ -250,8 +250,12 @@ def build(release_dir: Path, dest: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the bundled class is out of date")
-    parser.add_argument("--release", type=Path, default=ROOT / "notebooks" / ASSIGNMENT,
-                        help=f"folder of the release notebooks (default: notebooks/{ASSIGNMENT})")
+    parser.add_argument(
+        "--release",
+        type=Path,
+        default=ROOT / "notebooks" / ASSIGNMENT,
+        help=f"folder of the release notebooks (default: notebooks/{ASSIGNMENT})",
+    )
     args = parser.parse_args(argv)
     dest = HERE / ASSIGNMENT
     if not args.check:
@@ -261,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        stale = [p.relative_to(tmp) for p in build(args.release, Path(tmp))
-                 if not (dest / p.relative_to(tmp)).is_file()
-                 or (dest / p.relative_to(tmp)).read_text() != p.read_text()]
+        stale = [
+            p.relative_to(tmp)
+            for p in build(args.release, Path(tmp))
+            if not (dest / p.relative_to(tmp)).is_file() or (dest / p.relative_to(tmp)).read_text() != p.read_text()
+        ]
     for p in stale:
         print(f"out of date: {ASSIGNMENT}/{p} (run {Path(__file__).relative_to(ROOT)})", file=sys.stderr)
     return 1 if stale else 0

@@ -327,9 +327,7 @@ class Exercise:
         return Verdict(self.title, case.label)
 
     @staticmethod
-    def expect_array(
-        verdict: Verdict, outputs: dict, key: str, shape: tuple[int, ...], what: str
-    ) -> np.ndarray | None:
+    def expect_array(verdict: Verdict, outputs: dict, key: str, shape: tuple[int, ...], what: str) -> np.ndarray | None:
         """The output ``key`` if it is a finite float64 array of ``shape``; else note why not."""
         value = outputs.get(key)
         if value is None:
@@ -360,8 +358,13 @@ class Exercise:
     #: optimiser's step) or where it is the exercise (``numerical_gradient``).
     watch_numerical: bool = True
 
-    def numerical(self, f: Callable[[np.ndarray], Any], x: np.ndarray, grad_out: np.ndarray | None,
-                  indices: list[tuple[int, ...]] | None) -> np.ndarray:
+    def numerical(
+        self,
+        f: Callable[[np.ndarray], Any],
+        x: np.ndarray,
+        grad_out: np.ndarray | None,
+        indices: list[tuple[int, ...]] | None,
+    ) -> np.ndarray:
         """The numerical gradient the student's is compared with (override for another method)."""
         return numerical_gradient(f, x, grad_out, h=self.h, indices=indices)
 
@@ -540,8 +543,9 @@ def run_case(exercise: Exercise, student: Any, case: Case) -> tuple[dict[str, by
             if WITHHELD in str(exc):  # a stub of the autograder's library copy: delegation
                 name = str(exc).split(WITHHELD)[0].strip()
                 where = f" (line {frames[-2].lineno}: {frames[-2].line})" if len(frames) > 1 else ""
-                problems.append(f"called {name}, the library's own answer, which the grader leaves out{where}: "
-                                "no credit")
+                problems.append(
+                    f"called {name}, the library's own answer, which the grader leaves out{where}: no credit"
+                )
             else:
                 where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
                 problems.append(f"raised {type(exc).__name__}: {exc}{where}")
@@ -609,9 +613,7 @@ def _wrapped(message: str, width: int = 80) -> list[str]:
     return lines
 
 
-def check(
-    name: str, student: Any, *, hidden: bool = False, seed: int | None = None, quiet: bool = False
-) -> Verdicts:
+def check(name: str, student: Any, *, hidden: bool = False, seed: int | None = None, quiet: bool = False) -> Verdicts:
     """Check a student's implementation of exercise ``name`` and explain any failure.
 
     Prints one line when everything passes; raises :class:`~course.gradcheck.GradCheckError`
@@ -659,4 +661,3 @@ def _show_picture(failed: list[Verdict]) -> None:
     fig = plot.gradient_check(wrong[0])
     display(fig)
     plt.close(fig)
-

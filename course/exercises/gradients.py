@@ -111,16 +111,16 @@ def _held_grad(x: Array, a: dict, g: Array | None) -> Array:
 
 
 TEST_FUNCTIONS: dict[str, FunctionSpec] = {
-    "quadratic": ("the quadratic form xᵀAx", lambda x, a: (lambda z: z @ a["A"] @ z), _quadratic_grad),
-    "sin_times_x": ("sin(x)·x, elementwise", lambda x, a: (lambda z: np.sin(z) * z), _sin_times_x_grad),
+    "quadratic": ("the quadratic form xᵀAx", lambda x, a: lambda z: z @ a["A"] @ z, _quadratic_grad),
+    "sin_times_x": ("sin(x)·x, elementwise", lambda x, a: lambda z: np.sin(z) * z, _sin_times_x_grad),
     "softmax_cross_entropy": (
         "the softmax cross-entropy of a matrix of scores",
-        lambda x, a: (lambda z: _ce(z, a["labels"])),
+        lambda x, a: lambda z: _ce(z, a["labels"]),
         _cross_entropy_grad,
     ),
     "held": (
         "tanh(x @ W), where f reads x through a reference it holds (as a layer reads W.data)",
-        lambda x, a: (lambda _ignored: np.tanh(x @ a["W"])),
+        lambda x, a: lambda _ignored: np.tanh(x @ a["W"]),
         _held_grad,
     ),
 }
@@ -253,9 +253,18 @@ def _compare(v: Verdict, name: str, got: Array, want: Array, floor: float) -> Te
     passed = max_err < TOLERANCE
     mistake, hint = ("", "") if passed else gradcheck.diagnosis(got, want)
     check = TensorCheck(
-        name, got.shape, max_err, worst, float(got[worst]) if err.size else 0.0,
-        float(want[worst]) if err.size else 0.0, passed, int(err.size),
-        hint, analytic=got, numeric=want, mistake=mistake,
+        name,
+        got.shape,
+        max_err,
+        worst,
+        float(got[worst]) if err.size else 0.0,
+        float(want[worst]) if err.size else 0.0,
+        passed,
+        int(err.size),
+        hint,
+        analytic=got,
+        numeric=want,
+        mistake=mistake,
     )
     v.checks.append(check)
     return check

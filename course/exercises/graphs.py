@@ -162,8 +162,14 @@ def _draw_op(rng: np.random.Generator, name: str, i: int, j: int, values: list[f
 
 
 def random_graph(
-    rng: np.random.Generator, n_leaves: int, n_ops: int, names: list[str] = ALL_OPS, *, chain: bool = False,
-    close: str = "add", same_first: bool = False,
+    rng: np.random.Generator,
+    n_leaves: int,
+    n_ops: int,
+    names: list[str] = ALL_OPS,
+    *,
+    chain: bool = False,
+    close: str = "add",
+    same_first: bool = False,
 ) -> tuple[np.ndarray, list[list]]:
     """Leaves and a random description over them.
 
@@ -334,8 +340,10 @@ def small_case(
 
 
 def large_case(
-    rng: np.random.Generator, draw: Callable[[], tuple[np.ndarray, list[list]]],
-    describe: Callable[[np.ndarray, list[list]], str], sample: int,
+    rng: np.random.Generator,
+    draw: Callable[[], tuple[np.ndarray, list[list]]],
+    describe: Callable[[np.ndarray, list[list]], str],
+    sample: int,
 ) -> Case:
     """A large graph from ``draw()``, checked on up to ``sample`` leaves where centred
     differences are reliable (redrawn if fewer than half of them are)."""
@@ -463,18 +471,24 @@ def _ops_settings(rng: np.random.Generator, hidden: bool) -> list[Case]:
     for _ in range(3):
         n_leaves, n_ops = int(rng.integers(1, 7)), int(rng.integers(5, 41))
         cases.append(small_case(rng, f"a random graph of {n_ops} operations on {n_leaves} leaves", n_leaves, n_ops))
-    cases.append(large_case(
-        rng, lambda: random_graph(rng, 100, 3000),
-        lambda leaves, ops: f"a large random graph ({len(ops)} operations on {len(leaves)} leaves)", 20,
-    ))
+    cases.append(
+        large_case(
+            rng,
+            lambda: random_graph(rng, 100, 3000),
+            lambda leaves, ops: f"a large random graph ({len(ops)} operations on {len(leaves)} leaves)",
+            20,
+        )
+    )
     return cases
 
 
 def _lecture_case() -> Case:
     """The lecture's c = a + b, d = b + 1, e = c · d at a = 2, b = 1."""
     return graph_case(
-        "the lecture's e = (a + b)(b + 1) at a = 2, b = 1", np.array([2.0, 1.0]),
-        [["add", 0, 1], ["addc", 1, 1.0], ["mul", 2, 3]], [0, 1],
+        "the lecture's e = (a + b)(b + 1) at a = 2, b = 1",
+        np.array([2.0, 1.0]),
+        [["add", 0, 1], ["addc", 1, 1.0], ["mul", 2, 3]],
+        [0, 1],
     )
 
 
@@ -483,18 +497,24 @@ def _backward_settings(rng: np.random.Generator, hidden: bool) -> list[Case]:
     Python's default recursion limit. Hidden: random graphs and a large, wide and deep graph."""
     if not hidden:
         deep = large_case(
-            rng, lambda: lanes_graph(rng, 4, 1, 1200),
-            lambda leaves, ops: f"a chain {depth_of(ops, len(leaves))} operations deep", 4,
+            rng,
+            lambda: lanes_graph(rng, 4, 1, 1200),
+            lambda leaves, ops: f"a chain {depth_of(ops, len(leaves))} operations deep",
+            4,
         )
         return [_lecture_case(), small_case(rng, "a random graph with shared nodes", 4, 24), deep]
     cases = []
     for _ in range(2):
         n_leaves, n_ops = int(rng.integers(1, 7)), int(rng.integers(5, 41))
         cases.append(small_case(rng, f"a random graph of {n_ops} operations on {n_leaves} leaves", n_leaves, n_ops))
-    cases.append(large_case(
-        rng, lambda: lanes_graph(rng, 60, 4, 1500),
-        lambda leaves, ops: f"a large graph ({len(ops)} operations, {depth_of(ops, len(leaves))} deep)", 6,
-    ))
+    cases.append(
+        large_case(
+            rng,
+            lambda: lanes_graph(rng, 60, 4, 1500),
+            lambda leaves, ops: f"a large graph ({len(ops)} operations, {depth_of(ops, len(leaves))} deep)",
+            6,
+        )
+    )
     return cases
 
 
@@ -590,15 +610,27 @@ class GateExercise(Exercise):
             if key not in right or c.passed:
                 continue
             other = "dy" if key == "dx" else "dx"
-            candidates = [(Mistake.SWAPPED, "dx and dy are exchanged: each input got the other one's gradient",
-                           right[other])]
+            candidates = [
+                (Mistake.SWAPPED, "dx and dy are exchanged: each input got the other one's gradient", right[other])
+            ]
             if "upstream" in self.known:
                 local = np.asarray(right[key]) / np.where(dz == 0, 1.0, dz)
-                candidates.append(("local derivative not times dz", "multiply the local derivative by the upstream "
-                                   "gradient dz (the chain rule): dx = dz · ∂z/∂x", local))
+                candidates.append(
+                    (
+                        "local derivative not times dz",
+                        "multiply the local derivative by the upstream gradient dz (the chain rule): dx = dz · ∂z/∂x",
+                        local,
+                    )
+                )
             if "routing" in self.known:
-                candidates.append(("dz to both inputs", "a max gate routes dz to the larger input only (the other "
-                                   "gets 0); it does not distribute it like an add gate", dz))
+                candidates.append(
+                    (
+                        "dz to both inputs",
+                        "a max gate routes dz to the larger input only (the other "
+                        "gets 0); it does not distribute it like an add gate",
+                        dz,
+                    )
+                )
             recognise(c, candidates)
 
 

@@ -393,12 +393,21 @@ class OptimizerExercise(Exercise):
         mine, right = np.diff(np.concatenate([start, got]), axis=0), np.diff(np.concatenate([start, want]), axis=0)
         lr = float(case.config.get("kwargs", {}).get("lr", 0.0))
         candidates = [
-            (Mistake.WRONG_SIGN, "your step moves the weights uphill, along the gradient: subtract the update "
-             "(p.data -= ...), do not add it", -right),
+            (
+                Mistake.WRONG_SIGN,
+                "your step moves the weights uphill, along the gradient: subtract the update "
+                "(p.data -= ...), do not add it",
+                -right,
+            ),
         ]
         if lr:
-            candidates.append(("missing learning rate", f"every update is 1/lr = {1 / lr:.6g} times too large: "
-                               "multiply the update by self.lr", right / lr))
+            candidates.append(
+                (
+                    "missing learning rate",
+                    f"every update is 1/lr = {1 / lr:.6g} times too large: multiply the update by self.lr",
+                    right / lr,
+                )
+            )
         for name, hint, transform in self.variants:
             kwargs = transform(dict(case.config.get("kwargs", {})))
             alt = self._trajectory(self.reference, Case(case.label, case.arrays, dict(case.config, kwargs=kwargs)))

@@ -327,31 +327,52 @@ def _penalty_settings(rng: np.random.Generator, hidden: bool, beta: bool = False
 # The catalogue
 # ----------------------------------------------------------------------------------------
 
-register(BatchLossExercise(
-    "losses.SoftmaxCrossEntropy.backward", "SoftmaxCrossEntropy.backward", F.SoftmaxCrossEntropy, _class_settings
-))
-register(BatchLossExercise(
-    "losses.MulticlassSVM.backward", "MulticlassSVM.backward", F.MulticlassSVM, _class_settings,
-    valid=_svm_valid, repair=away_from_hinge, h=1e-4,
-))
-register(BatchLossExercise(
-    "losses.BinaryCrossEntropy.backward", "BinaryCrossEntropy.backward", F.BinaryCrossEntropy,
-    lambda rng, hidden: _binary_settings(rng, hidden, pred="probabilities"),
-    h=1e-4,  # log p has large high derivatives near p = 0.05: a smaller step keeps truncation down
-))
-register(BatchLossExercise(
-    "losses.BinaryCrossEntropyWithLogits.backward", "BinaryCrossEntropyWithLogits.backward",
-    F.BinaryCrossEntropyWithLogits, _logit_settings,
-))
+register(
+    BatchLossExercise(
+        "losses.SoftmaxCrossEntropy.backward", "SoftmaxCrossEntropy.backward", F.SoftmaxCrossEntropy, _class_settings
+    )
+)
+register(
+    BatchLossExercise(
+        "losses.MulticlassSVM.backward",
+        "MulticlassSVM.backward",
+        F.MulticlassSVM,
+        _class_settings,
+        valid=_svm_valid,
+        repair=away_from_hinge,
+        h=1e-4,
+    )
+)
+register(
+    BatchLossExercise(
+        "losses.BinaryCrossEntropy.backward",
+        "BinaryCrossEntropy.backward",
+        F.BinaryCrossEntropy,
+        lambda rng, hidden: _binary_settings(rng, hidden, pred="probabilities"),
+        h=1e-4,  # log p has large high derivatives near p = 0.05: a smaller step keeps truncation down
+    )
+)
+register(
+    BatchLossExercise(
+        "losses.BinaryCrossEntropyWithLogits.backward",
+        "BinaryCrossEntropyWithLogits.backward",
+        F.BinaryCrossEntropyWithLogits,
+        _logit_settings,
+    )
+)
 # A quadratic's centred difference is exact for any step: a large one leaves no round-off.
 register(BatchLossExercise("losses.MSE.backward", "MSE.backward", F.MSE, _regression_settings, h=0.1))
 
 register(RegularizerExercise("losses.L2.grad", "L2.grad", F.L2, _penalty_settings))
 register(RegularizerExercise("losses.L1.grad", "L1.grad", F.L1, _penalty_settings, sampler=away_from(0.0)))
-register(RegularizerExercise(
-    "losses.ElasticNet.grad", "ElasticNet.grad", F.ElasticNet,
-    lambda rng, hidden: _penalty_settings(rng, hidden, beta=True),
-    sampler=away_from(0.0),
-    # composing the reference L1 and L2 would be delegation too
-    traps=[(F.ElasticNet, "grad"), (F.L1, "grad"), (F.L2, "grad")],
-))
+register(
+    RegularizerExercise(
+        "losses.ElasticNet.grad",
+        "ElasticNet.grad",
+        F.ElasticNet,
+        lambda rng, hidden: _penalty_settings(rng, hidden, beta=True),
+        sampler=away_from(0.0),
+        # composing the reference L1 and L2 would be delegation too
+        traps=[(F.ElasticNet, "grad"), (F.L1, "grad"), (F.L2, "grad")],
+    )
+)

@@ -226,10 +226,16 @@ class TwoLayerNetExercise(Exercise):
         guesses = [
             (data, "no penalty", "the regularisation term reg * (ΣW1² + ΣW2²) is missing"),
             (data + 0.5 * penalty, "half the penalty", "the penalty is reg * (ΣW1² + ΣW2²), without a factor 1/2"),
-            (data + penalty + biases, "biases regularised",
-             "only the weight matrices W1 and W2 are regularised, not the biases"),
-            (data * X.shape[0] + penalty, Mistake.MISSING_MEAN,
-             "the data loss should be the mean over the batch, not the sum"),
+            (
+                data + penalty + biases,
+                "biases regularised",
+                "only the weight matrices W1 and W2 are regularised, not the biases",
+            ),
+            (
+                data * X.shape[0] + penalty,
+                Mistake.MISSING_MEAN,
+                "the data loss should be the mean over the batch, not the sum",
+            ),
         ]
         for guess, name, hint in guesses:
             if abs(value - guess) <= 1e-9 * max(abs(guess), 1.0):

@@ -73,15 +73,27 @@ def _exact(grad: np.ndarray, exact: np.ndarray) -> TensorCheck:
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape)) if err.size else ()
     max_err = float(err[worst]) if err.size else 0.0
     passed = max_err < EXACT_TOL
-    hint = "" if passed else (
-        f"your derivative is off by {max_err:.1e} at index {worst}, far more than round-off: it looks like "
-        "a numerical approximation (a difference quotient of f); write the derivative's formula instead"
+    hint = (
+        ""
+        if passed
+        else (
+            f"your derivative is off by {max_err:.1e} at index {worst}, far more than round-off: it looks like "
+            "a numerical approximation (a difference quotient of f); write the derivative's formula instead"
+        )
     )
     # n_checked = 0 on failure makes the message show the hint alone (this is no relative error).
     return TensorCheck(
-        "derivative (to machine precision)", exact.shape, max_err, worst,
-        float(grad[worst]) if err.size else 0.0, float(exact[worst]) if err.size else 0.0,
-        passed, int(err.size) if passed else 0, hint, analytic=grad, numeric=exact,
+        "derivative (to machine precision)",
+        exact.shape,
+        max_err,
+        worst,
+        float(grad[worst]) if err.size else 0.0,
+        float(exact[worst]) if err.size else 0.0,
+        passed,
+        int(err.size) if passed else 0,
+        hint,
+        analytic=grad,
+        numeric=exact,
     )
 
 
@@ -143,43 +155,86 @@ ON_THE_INPUT = (
 _kink = away_from(0.0)
 register(
     DerivativeExercise(
-        "neurons.sigmoid_grad", "sigmoid_grad", A.sigmoid, A.sigmoid_grad, _derivative_settings(),
+        "neurons.sigmoid_grad",
+        "sigmoid_grad",
+        A.sigmoid,
+        A.sigmoid_grad,
+        _derivative_settings(),
         also_traps=[(L.Sigmoid, "backward")],
-        known=[KnownMistake("x(1 − x) instead of σ(x)(1 − σ(x))",
-                            ON_THE_INPUT.format(formula="σ(x)(1 − σ(x))", first="s = sigmoid(x)"), _sigmoid_on_x)],
+        known=[
+            KnownMistake(
+                "x(1 − x) instead of σ(x)(1 − σ(x))",
+                ON_THE_INPUT.format(formula="σ(x)(1 − σ(x))", first="s = sigmoid(x)"),
+                _sigmoid_on_x,
+            )
+        ],
     )
 )
 register(
     DerivativeExercise(
-        "neurons.tanh_grad", "tanh_grad", A.tanh, A.tanh_grad, _derivative_settings(),
+        "neurons.tanh_grad",
+        "tanh_grad",
+        A.tanh,
+        A.tanh_grad,
+        _derivative_settings(),
         also_traps=[(L.Tanh, "backward")],
-        known=[KnownMistake("1 − x² instead of 1 − tanh²(x)",
-                            ON_THE_INPUT.format(formula="1 − tanh²(x)", first="t = tanh(x)"), _tanh_on_x)],
+        known=[
+            KnownMistake(
+                "1 − x² instead of 1 − tanh²(x)",
+                ON_THE_INPUT.format(formula="1 − tanh²(x)", first="t = tanh(x)"),
+                _tanh_on_x,
+            )
+        ],
     )
 )
 register(
     DerivativeExercise(
-        "neurons.relu_grad", "relu_grad", A.relu, A.relu_grad, _derivative_settings(),
-        sampler=_kink, also_traps=[(L.ReLU, "backward")],
-        known=[KnownMistake("the function instead of its derivative",
-                            "this is ReLU itself; its derivative is 1 where x > 0 and 0 elsewhere", _relu_itself)],
+        "neurons.relu_grad",
+        "relu_grad",
+        A.relu,
+        A.relu_grad,
+        _derivative_settings(),
+        sampler=_kink,
+        also_traps=[(L.ReLU, "backward")],
+        known=[
+            KnownMistake(
+                "the function instead of its derivative",
+                "this is ReLU itself; its derivative is 1 where x > 0 and 0 elsewhere",
+                _relu_itself,
+            )
+        ],
     )
 )
 register(
     DerivativeExercise(
-        "neurons.leaky_relu_grad", "leaky_relu_grad", A.leaky_relu, A.leaky_relu_grad,
-        _derivative_settings(_alpha(0.1, 0.01, 0.5)), sampler=_kink, also_traps=[(L.LeakyReLU, "backward")],
-        known=[KnownMistake("αx instead of α", "on the negative side the derivative of αx is α, not αx",
-                            _leaky_alpha_x)],
+        "neurons.leaky_relu_grad",
+        "leaky_relu_grad",
+        A.leaky_relu,
+        A.leaky_relu_grad,
+        _derivative_settings(_alpha(0.1, 0.01, 0.5)),
+        sampler=_kink,
+        also_traps=[(L.LeakyReLU, "backward")],
+        known=[
+            KnownMistake("αx instead of α", "on the negative side the derivative of αx is α, not αx", _leaky_alpha_x)
+        ],
     )
 )
 register(
     DerivativeExercise(
-        "neurons.elu_grad", "elu_grad", A.elu, A.elu_grad, _derivative_settings(_alpha(1.0, 0.3, 2.0)),
-        sampler=_kink, also_traps=[(L.ELU, "backward")],
-        known=[KnownMistake("the function instead of its derivative",
-                            "on the negative side this is ELU itself, α(eˣ − 1); its derivative is α·eˣ",
-                            _elu_itself)],
+        "neurons.elu_grad",
+        "elu_grad",
+        A.elu,
+        A.elu_grad,
+        _derivative_settings(_alpha(1.0, 0.3, 2.0)),
+        sampler=_kink,
+        also_traps=[(L.ELU, "backward")],
+        known=[
+            KnownMistake(
+                "the function instead of its derivative",
+                "on the negative side this is ELU itself, α(eˣ − 1); its derivative is α·eˣ",
+                _elu_itself,
+            )
+        ],
     )
 )
 
@@ -235,9 +290,7 @@ def _maxout_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     ]
 
 
-register(
-    MaxoutExercise("neurons.Maxout.backward", "Maxout.backward", L.Maxout, _maxout_settings, valid=_no_near_tie)
-)
+register(MaxoutExercise("neurons.Maxout.backward", "Maxout.backward", L.Maxout, _maxout_settings, valid=_no_near_tie))
 
 # ----------------------------------------------------------------------------------------
 # Forward passes: a layer of neurons, and the lecture's 3-layer network
@@ -311,7 +364,10 @@ def _network_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
 
 _three_layer_forward = register(
     FunctionExercise(
-        "neurons.three_layer_forward", "three_layer_forward", N.three_layer_forward, _network_settings,
+        "neurons.three_layer_forward",
+        "three_layer_forward",
+        N.three_layer_forward,
+        _network_settings,
         traps=[(N, "three_layer_forward"), (N, "layer_forward")],
     )
 )

@@ -62,6 +62,8 @@ register(
         _optimizer_settings({"lr": 0.1}, lambda rng: {"lr": _lr(rng)}),
     )
 )
+
+
 class MomentumExercise(OptimizerExercise):
     """An :class:`OptimizerExercise` that also compares ``velocity`` after every step.
 
@@ -145,8 +147,14 @@ register(
                 "eps": float(rng.choice([1e-8, 1e-6])),
             },
         ),
-        variants=(("betas swapped", "beta1 is the decay of the mean of the gradients (m), beta2 that of the "
-                   "mean of their squares (v): you swapped them", _swap_betas),),
+        variants=(
+            (
+                "betas swapped",
+                "beta1 is the decay of the mean of the gradients (m), beta2 that of the "
+                "mean of their squares (v): you swapped them",
+                _swap_betas,
+            ),
+        ),
     )
 )
 
