@@ -143,10 +143,12 @@ def grade_round(run: Run, assignment: str, subs: Path, out: Path) -> None:
     run.notebooks += summary.graded
     run.rounds.append(summary.seconds / max(1, summary.graded))
     for row in summary.rows:
-        if row.student.endswith("_perfect") and row.score < row.max_score:
+        # Answers graded by hand (derivations, questions) get no automatic points, so a perfect
+        # submission scores the maximum less those.
+        if row.student.endswith("_perfect") and row.score + row.to_grade_by_hand < row.max_score:
             print(
                 f"  {run.label}: {assignment}/{subs.name}/{row.student} scored {row.score:g} of "
-                f"{row.max_score:g} ({'; '.join(row.flags)})"
+                f"{row.max_score:g}, {row.to_grade_by_hand:g} left to grade by hand ({'; '.join(row.flags)})"
             )
             run.perfect_ok = False
 
