@@ -23,7 +23,7 @@ help:
 	@echo "make lab        open the student notebooks in JupyterLab"
 	@echo "make bench      run the library benchmark"
 	@echo "make bench-grading  grade a synthetic class: stock nbgrader, serial, N workers (~20 min, root)"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff check, ruff format --check, mypy on course/ and autograder/"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -35,43 +35,34 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The grader's sandbox needs bubblewrap (Debian package "bubblewrap"). Installed here when we
-# are root on Debian; otherwise grading still works, without the sandbox, and says so loudly.
+# Debian packages some parts need, installed when we are root on Debian; otherwise a warning
+# says what will not work. $(call apt_install,PACKAGE,TEST,PURPOSE,WITHOUT): TEST is a shell
+# command that succeeds when the package is there already.
+define apt_install
+	@$(2) >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing $(1) ($(3)) ..."; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1)) >/dev/null 2>&1 \
+				|| echo "warning: could not install $(1): $(4)"; \
+		else \
+			echo "warning: $(1) is not installed (sudo apt-get install $(1)): $(4)"; \
+		fi; }
+endef
+
+# The grader's sandbox needs bubblewrap; without it grading still works, without the sandbox,
+# and says so loudly.
 sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing bubblewrap (the grader's sandbox) ..."; \
-			(apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
-				|| echo "warning: could not install bubblewrap: grading will run WITHOUT the sandbox"; \
-		else \
-			echo "warning: bubblewrap is not installed (sudo apt-get install bubblewrap): grading will run WITHOUT the sandbox"; \
-		fi; }
+	$(call apt_install,bubblewrap,command -v bwrap,the grader's sandbox,grading will run WITHOUT the sandbox)
 
-# The tests of a PostgreSQL gradebook start a server of their own (Debian package "postgresql";
-# its initdb and pg_ctl live in /usr/lib/postgresql/<version>/bin). Installed here when we are
-# root on Debian; otherwise those tests are skipped, and say so.
+# The tests of a PostgreSQL gradebook start a server of their own (its initdb and pg_ctl live
+# in /usr/lib/postgresql/<version>/bin); without it those tests are skipped, and say so.
 postgres:
-	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing postgresql (for the PostgreSQL gradebook tests) ..."; \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 \
-				|| echo "warning: could not install postgresql: the PostgreSQL tests will be skipped"; \
-		else \
-			echo "warning: postgresql is not installed (sudo apt-get install postgresql): the PostgreSQL tests will be skipped"; \
-		fi; }
+	$(call apt_install,postgresql,ls /usr/lib/postgresql/*/bin/initdb,for the PostgreSQL gradebook tests,the PostgreSQL tests will be skipped)
 
-# The browser tests (tests/browser/) drive the system's headless Chromium (Debian package
-# "chromium") with Playwright; nothing downloads a browser. Installed here when we are root on
-# Debian; without it those tests are skipped.
+# The browser tests (tests/browser/) drive the system's headless Chromium with Playwright;
+# nothing downloads a browser. Without it those tests are skipped.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing chromium (for the browser tests) ..."; \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-				|| echo "warning: could not install chromium: the browser tests will be skipped"; \
-		else \
-			echo "warning: chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; \
-		fi; }
+	$(call apt_install,chromium,command -v chromium,for the browser tests,the browser tests will be skipped)
 
 demo: $(STAMP) sandbox
 	$(BIN)/python -m course.demo
@@ -88,8 +79,14 @@ test: $(STAMP) sandbox postgres browser
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" tests
 
+# Lint: ruff's checks and its formatting on every Python folder, mypy on the library and the
+# grader (its settings and files are in pyproject.toml's [tool.mypy]).
+LINT_PATHS := course autograder tests benchmarks student
+
 lint: $(STAMP)
-	$(BIN)/ruff check course autograder tests benchmarks student
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy course autograder
 
 # The sample class (autograder/sample_class/) and the student bundle (dist/student/) are built
 # from the release: regenerate them too.
