@@ -52,3 +52,68 @@ def test_make_release_generates_every_assignment_then_the_sample_class(tmp_path)
         f"python autograder/sample_class/make_sample_class.py (in {root})",
         f"python -m student.build --out dist/student (in {root})",
     ]
+
+
+# make lint against a small tree of its own: the repository's real ruff and mypy with the
+# repository's real settings (pyproject.toml), on a few files that are clean until one flaw is
+# planted. Each flaw must make lint fail, and say which tool found it.
+_CLEAN_MODULE = 'def double(x: int) -> int:\n    """Twice x."""\n    return 2 * x\n'
+_LINT_FLAWS = {
+    "type error": ("course/__init__.py", 'def double(x: int) -> str:\n    """Twice x."""\n    return 2 * x\n', "mypy"),
+    "type error in the grader": ("autograder/__init__.py", "count: int = None\n", "mypy"),
+    "unformatted": ("tests/test_double.py", "values = [1,2]\n", "ruff format --check"),
+    "lint error": ("benchmarks/bench_double.py", "import os\n", "ruff check"),
+}
+
+
+def _lint_tree(tmp_path: Path) -> Path:
+    shutil.copyfile(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copyfile(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    for folder in ("course", "autograder", "tests", "benchmarks", "student"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "__init__.py").write_text(_CLEAN_MODULE)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("ruff", "mypy"):
+        (bin_dir / tool).symlink_to(ROOT / ".venv" / "bin" / tool)
+    (tmp_path / ".venv" / ".installed").touch()
+    earlier = (tmp_path / ".venv" / ".installed").stat().st_mtime - 10
+    os.utime(tmp_path / "pyproject.toml", (earlier, earlier))  # installed: the recipe does not reinstall
+    return tmp_path
+
+
+def _make_lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", "lint"], cwd=tree, capture_output=True, text=True, timeout=300
+    )
+
+
+needs_linters = pytest.mark.skipif(
+    not all((ROOT / ".venv" / "bin" / tool).exists() for tool in ("ruff", "mypy")),
+    reason="needs ruff and mypy in .venv (pip install -e '.[test]')",
+)
+
+
+@needs_make
+@needs_linters
+def test_make_lint_passes_a_clean_tree_and_runs_all_three_tools(tmp_path):
+    result = _make_lint(_lint_tree(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = result.stdout
+    assert "ruff check" in ran and "ruff format --check" in ran and "mypy course autograder" in ran, ran
+
+
+@needs_make
+@needs_linters
+@pytest.mark.parametrize("flaw", list(_LINT_FLAWS))
+def test_make_lint_fails_on_a_planted_flaw(tmp_path, flaw):
+    path, text, tool = _LINT_FLAWS[flaw]
+    tree = _lint_tree(tmp_path)
+    (tree / path).write_text(text)
+    result = _make_lint(tree)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    # The last command make ran is the tool that failed.
+    last_command = [line for line in result.stdout.splitlines() if line.startswith(".venv/bin/")][-1]
+    assert last_command.startswith(f".venv/bin/{tool} "), output
+    assert Path(path).name in output, output
