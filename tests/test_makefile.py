@@ -117,3 +117,12 @@ def test_make_lint_fails_on_a_planted_flaw(tmp_path, flaw):
     last_command = [line for line in result.stdout.splitlines() if line.startswith(".venv/bin/")][-1]
     assert last_command.startswith(f".venv/bin/{tool} "), output
     assert Path(path).name in output, output
+
+
+def test_ci_lints_before_it_tests():
+    # `set -e` makes a failing `make lint` fail CI; it must come before the long `make test`.
+    script = (ROOT / ".ci" / "run").read_text()
+    commands = [line.strip() for line in script.splitlines() if line.strip().startswith("make ")]
+    assert "set -euo pipefail" in script
+    assert "make lint" in commands and "make test" in commands, commands
+    assert commands.index("make lint") < commands.index("make test"), commands
