@@ -13,12 +13,22 @@ return a :class:`GradCheckReport` that says, for each tensor, how far off it is,
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10 has no StrEnum: the same by hand, members are their strings for str() too
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
 
 __all__ = [
     "GradCheckError",
