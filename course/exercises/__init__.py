@@ -9,7 +9,7 @@ Topic modules register their exercises on import, one module per assignment.
 """
 
 # Importing a topic module registers its exercises, in the order of the assignments.
-from . import neurons, graphs, layers, losses, gradients, optim, mlp  # noqa: F401, I001
+from . import neurons, graphs, layers, losses, gradients, optim, mlp, questions  # noqa: F401, I001
 from .base import REGISTRY, Case, Exercise, Verdict, check, decode_outputs, encode_outputs, get, register
 
 __all__ = ["REGISTRY", "Case", "Exercise", "Verdict", "check", "decode_outputs", "encode_outputs", "get", "register"]
