@@ -53,15 +53,18 @@ from course.exercises.base import Case, Verdict, judge_case, unpack_result
 
 from . import sandbox, withhold
 from .cells import MARKERS, parse_test_cell
+from .flags import MAX_TEXT, Flag, texts
 from .pool import kill_processes
 from .slicing import needed_cells
 
 __all__ = [
     "CHECK_UID_OFFSET",
     "RECORD_KEY",
+    "RECORD_VERSION",
     "CellVerdict",
     "ExerciseOutcome",
     "GradingRun",
+    "flag_records",
     "grade",
     "run_flags",
     "strip_hidden_tests",
@@ -69,6 +72,8 @@ __all__ = [
 
 #: Where TrustedExecute stores :meth:`GradingRun.record` in the autograded notebook's metadata.
 RECORD_KEY = "backprop_grading"
+#: The version of :meth:`GradingRun.record` (2: typed flags).
+RECORD_VERSION = 2
 
 #: The checking runs of a notebook run as ``uid + CHECK_UID_OFFSET * k`` (k = 1, 2, ...).
 CHECK_UID_OFFSET = 100_000
@@ -107,17 +112,33 @@ class GradingRun:
     notes: list[str] = field(default_factory=list)
     #: What the instructor should see (grades.csv ``flags``, the report): a check answered by
     #: numerical differentiation, or by calling the library's own answer. Student-safe texts.
-    flags: list[str] = field(default_factory=list)
+    flag_records: list[Flag] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[str]:
+        """The sentences of :attr:`flag_records`."""
+        return texts(self.flag_records)
+
+    def all_flags(self) -> list[Flag]:
+        """Every flag of the run: no sandbox, how the notebook run ended (its first line: the
+        status can quote the student's code), then :attr:`flag_records`."""
+        flags = [] if self.sandboxed else [Flag("grader", "sandbox unavailable")]
+        first = self.status.splitlines()[0] if self.status.splitlines() else ""
+        if self.status != "ok" and first:
+            flags.append(Flag("other", f"notebook: {first}"[:MAX_TEXT]))
+        return [*flags, *(f for f in self.flag_records if f not in flags)]
 
     def record(self) -> dict:
         """The run as plain JSON data, for the host (stored by TrustedExecute in the autograded
-        notebook's metadata under :data:`RECORD_KEY`): status, flags and, per graded cell, each
-        exercise's outcome and recognised mistakes."""
+        notebook's metadata under :data:`RECORD_KEY`): status, every flag
+        (:func:`autograder.flags.read_flags` reads them) and, per graded cell, each exercise's
+        outcome and recognised mistakes. Version 2: flags are ``{"kind", "subject", "text"}``
+        (version 1 had the verdicts' flags as sentences)."""
         return {
-            "version": 1,
+            "version": RECORD_VERSION,
             "status": self.status,
             "sandboxed": self.sandboxed,
-            "flags": list(self.flags),
+            "flags": [f.as_dict() for f in self.all_flags()],
             "cells": {
                 grade_id: {"passed": v.passed, "outcomes": [asdict(o) for o in v.outcomes]}
                 for grade_id, v in self.verdicts.items()
@@ -129,15 +150,20 @@ class GradingRun:
 DELEGATION = ("the library's own answer", "called the reference implementation")
 
 
-def run_flags(verdicts: list[Verdict]) -> list[str]:
+def flag_records(verdicts: list[Verdict]) -> list[Flag]:
     """The flags of a notebook's verdicts, once each: each verdict's own (numerical
     differentiation), and delegation to the library, by exercise."""
-    flags: list[str] = []
+    flags: list[Flag] = []
     for verdict in verdicts:
-        flags += verdict.flags
+        flags += [Flag("numerical", text, verdict.exercise) for text in verdict.flags]
         if any(marker in p for p in verdict.problems for marker in DELEGATION):
-            flags.append(f"called the library's answer: {verdict.exercise}")
+            flags.append(Flag("delegation", f"called the library's answer: {verdict.exercise}", verdict.exercise))
     return list(dict.fromkeys(flags))
+
+
+def run_flags(verdicts: list[Verdict]) -> list[str]:
+    """The sentences of :func:`flag_records`."""
+    return texts(flag_records(verdicts))
 
 
 def _nbgrader(cell) -> dict:
@@ -406,7 +432,7 @@ def grade(
         visible = [v for (key, *_), v in zip(checks, cell_verdicts, strict=True) if not hidden_of[key]]
         _write_cell(nb.cells[index], verdicts[grade_id], cell_verdicts, visible)
         every += cell_verdicts
-    flags = run_flags(every)
+    flags = flag_records(every)
     planned = {index for index, _, _ in plan}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and is_test_cell(cell):

@@ -3,9 +3,11 @@
 :class:`TrustedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
 (see ``autograder/nbgrader_config.py``): the notebook runs in the sandbox and every graded
 test cell's outcome is decided by :func:`autograder.engine.grade` in the grading process.
-The run's structured record (each exercise's outcome and recognised mistakes, the flags) is
-stored in the autograded notebook's metadata under :data:`autograder.engine.RECORD_KEY`, where
-the host reads it (:mod:`autograder.mistakes`).
+The run's structured record (each exercise's outcome and recognised mistakes, the flags as
+typed records) is stored in the autograded notebook's metadata under
+:data:`autograder.engine.RECORD_KEY`, where the host reads it (the flags:
+:func:`autograder.submission.run_flags_of`; the mistakes: :mod:`autograder.mistakes`). What
+it logs is for people reading the log; nothing reads flags from it.
 """
 
 from __future__ import annotations
@@ -73,11 +75,11 @@ class TrustedExecute(NbGraderPreprocessor):
             self.log.warning(note)
         if run.status != "ok":
             self.log.warning("Student notebook: %s", run.status)
-        for flag in run.flags:
-            self.log.warning("Grading flag: %s", flag)
+        for flag in run.flag_records:  # for the reader of the log: the host reads the record
+            self.log.warning("Grading flag (%s): %s", flag.kind, flag.text)
         failed = [v.grade_id for v in run.verdicts.values() if not v.passed]
         self.log.info("Trusted checks: %d graded cells, %d failed", len(run.verdicts), len(failed))
-        # The structured record the host reads (autograder.mistakes): set unconditionally, so a
+        # The structured record the host reads (flags, mistakes): set unconditionally, so a
         # record the student put in the submission's metadata never survives grading.
         nb.metadata[engine.RECORD_KEY] = run.record()
         resources.setdefault("nbgrader", {})["trusted"] = {

@@ -10,10 +10,13 @@ It also compares the submitted notebook with the release to name what a student 
 they should not have (missing, duplicated or renamed grade cells, edited locked cells, forged
 checksums), and refuses to publish feedback that would show hidden tests.
 
-Flags are plain sentences (grades.csv ``flags``); :func:`flag_kind` sorts each into one of the
-:data:`FLAG_KINDS` (delegation, numerical differentiation, edited test cells, ...), which the
-report counts, and the student's feedback lists them all in a box at the top
-(:func:`feedback_notes`), so that what the instructor is told, the student is told too.
+Flags are typed records (:class:`autograder.flags.Flag`: one of the :data:`FLAG_KINDS`,
+delegation, numerical differentiation, edited test cells, ..., and a sentence). This module
+makes those of the comparison with the release (:func:`inspect_cells`) and reads those of the
+trusted grading run from its record in each autograded notebook (:func:`run_flags_of`), never
+from nbgrader's log. Their sentences go into grades.csv ``flags``; the report counts them by
+kind, and the student's feedback lists them all in a box at the top (:func:`feedback_notes`),
+so that what the instructor is told, the student is told too.
 """
 
 from __future__ import annotations
@@ -40,18 +43,24 @@ from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from .engine import RECORD_KEY
+from .flags import FLAG_KINDS, Flag, FlagKind, flag_kind, read_flags, texts
+
 __all__ = [
     "FIRST_UID",
     "FLAG_KINDS",
     "HIDDEN_MARKERS",
+    "Flag",
     "FlagKind",
     "StudentResult",
     "feedback_notes",
     "flag_kind",
     "grade_student",
     "hidden_test_lines",
+    "inspect_cells",
     "inspect_notebook",
     "leaks_hidden_tests",
+    "run_flags_of",
 ]
 
 #: Worker ``k`` runs student code as uid ``FIRST_UID + k``: concurrent sandboxes never share a
@@ -79,92 +88,8 @@ class StudentResult:
 
 
 # ----------------------------------------------------------------------------------------
-# Kinds of flags
+# Kinds of flags (autograder.flags; named here too, where the pipeline and tests import them)
 # ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FlagKind:
-    """One kind of flag: how the report counts it and the feedback introduces it."""
-
-    key: str
-    #: A column heading of the report ("delegation").
-    label: str
-    #: What it means, for the instructor (the report's legend).
-    meaning: str
-    #: The beginnings of the flags of this kind, as the grader writes them.
-    prefixes: tuple[str, ...]
-
-
-#: Every kind, in the order the report shows them; a flag no prefix matches is "other".
-FLAG_KINDS: tuple[FlagKind, ...] = (
-    FlagKind(
-        "delegation",
-        "delegation",
-        "a check was answered by calling the library's own answer",
-        ("called the library's answer",),
-    ),
-    FlagKind(
-        "numerical",
-        "numerical differentiation",
-        "a check was answered by finite differences of the forward, not by backpropagation",
-        ("computed numerically",),
-    ),
-    FlagKind(
-        "test_cells",
-        "edited or deleted test cells",
-        "graded cells deleted, duplicated, renamed, retyped or edited",
-        (
-            "missing grade cells",
-            "duplicated grade cells",
-            "unknown grade ids",
-            "cell type changed",
-            "locked cells edited",
-        ),
-    ),
-    FlagKind("checksum", "edited checksums", "a graded cell's nbgrader checksum was changed", ("checksum edited",)),
-    FlagKind(
-        "rejected",
-        "rejected files",
-        "links, special files, files beside the notebook, renamed, unreadable or oversized notebooks",
-        (
-            "rejected ",
-            "not read (links and special files)",
-            "ignored files",
-            "notebook renamed",
-            "no notebook named",
-            "more than ",
-        ),
-    ),
-    FlagKind(
-        "not_graded",
-        "not graded",
-        "the submission, or a notebook of it, could not be graded",
-        ("not graded", "no submission", "feedback could not be generated"),
-    ),
-    FlagKind(
-        "grader",
-        "grader notes",
-        "about the grading run, not the student: no sandbox, feedback withheld",
-        ("sandbox unavailable", "feedback withheld"),
-    ),
-    FlagKind("other", "other", "anything else the grader noted (a notebook that timed out, ...)", ()),
-)
-_BY_KEY = {k.key: k for k in FLAG_KINDS}
-#: Flags that name one file of the student's: "<file> is larger than ...", "<file> has 2 hard links".
-_FILE_FLAG = re.compile(
-    r"^\S.* (is larger than \d+ MB|grew beyond \d+ MB|has \d+ hard links|is not a readable notebook)"
-)
-
-
-def flag_kind(flag: str) -> FlagKind:
-    """The kind of one flag (see :data:`FLAG_KINDS`)."""
-    for kind in FLAG_KINDS:
-        if flag.startswith(kind.prefixes):
-            return kind
-    if _FILE_FLAG.match(flag):
-        return _BY_KEY["rejected"]
-    return _BY_KEY["other"]
 
 
 #: The flags a student's feedback leaves out: they are about the grader, not about the work.
@@ -210,20 +135,27 @@ def _meta(cell) -> dict:
 
 
 def inspect_notebook(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
-    """Flags for nbgrader cells the student deleted, duplicated, renamed or edited."""
+    """Flags for nbgrader cells the student deleted, duplicated, renamed or edited (sentences)."""
+    return texts(inspect_cells(submitted, release))
+
+
+def inspect_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[Flag]:
+    """The flags of :func:`inspect_notebook`, typed: what nbgrader's own checks (``Missing grade
+    cell``, ``Cell with id ... exists multiple times``, its checksum comparison) would only log,
+    computed here from the release's cell metadata (``compute_checksum`` as nbgrader does)."""
     expected = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
     ids = Counter(_meta(c).get("grade_id") for c in submitted.cells if _meta(c).get("grade_id"))
     flags = []
     graded = [g for g, c in expected.items() if _meta(c).get("grade")]
     missing = [g for g in graded if g not in ids]
     if missing:
-        flags.append(f"missing grade cells: {', '.join(missing)}")
+        flags.append(Flag("test_cells", f"missing grade cells: {', '.join(missing)}"))
     duplicated = sorted(g for g, n in ids.items() if n > 1)
     if duplicated:
-        flags.append(f"duplicated grade cells: {', '.join(duplicated)}")
+        flags.append(Flag("test_cells", f"duplicated grade cells: {', '.join(duplicated)}"))
     unknown = sorted(g for g in ids if g not in expected)
     if unknown:
-        flags.append(f"unknown grade ids (renamed cells?): {', '.join(unknown)}")
+        flags.append(Flag("test_cells", f"unknown grade ids (renamed cells?): {', '.join(unknown)}"))
     retyped, forged, edited = [], [], []
     for cell in submitted.cells:
         gid = _meta(cell).get("grade_id")
@@ -242,11 +174,11 @@ def inspect_notebook(submitted: nbformat.NotebookNode, release: nbformat.Noteboo
             except (KeyError, ValueError, TypeError, AttributeError):
                 edited.append(gid)
     if retyped:
-        flags.append(f"cell type changed: {', '.join(retyped)}")
+        flags.append(Flag("test_cells", f"cell type changed: {', '.join(retyped)}"))
     if forged:
-        flags.append(f"checksum edited: {', '.join(forged)}")
+        flags.append(Flag("checksum", f"checksum edited: {', '.join(forged)}"))
     if edited:
-        flags.append(f"locked cells edited: {', '.join(edited)}")
+        flags.append(Flag("test_cells", f"locked cells edited: {', '.join(edited)}"))
     return flags
 
 
@@ -289,32 +221,30 @@ def hidden_test_lines(source: nbformat.NotebookNode) -> list[str]:
     return lines
 
 
-# Lines of nbgrader's (and the trusted executor's) log worth showing the instructor. TrustedExecute
-# logs each of GradingRun.flags as a warning "Grading flag: ..." (nbgrader's capture_log writes
-# "[WARNING] ..."); anchored at the start of a line, so that text inside a message is no flag.
-_LOG_FLAGS = [
-    (re.compile(r"^\[WARNING\] Student notebook: (.*)"), "notebook: {0}"),
-    (re.compile(r"^\[WARNING\] Grading flag: (.*)"), "{0}"),
-    (re.compile(r"bubblewrap is not available"), "sandbox unavailable"),
-    (re.compile(r"Cell with id '(.*)' exists multiple times"), None),  # inspect_notebook says it
-    (re.compile(r"Missing grade cell (\S+)"), None),
-]
+def _forget_records(nb: nbformat.NotebookNode) -> bool:
+    """Drop a grading record the student put in the notebook's metadata (a graded notebook's is
+    the trusted grader's alone; stock nbgrader would keep the student's). True if there was one."""
+    return nb.metadata.pop(RECORD_KEY, None) is not None
 
 
-def _flags_from_log(log: str) -> list[str]:
-    flags = []
-    for line in log.splitlines():
-        for pattern, template in _LOG_FLAGS:
-            m = pattern.search(line)
-            if m and template is not None:
-                flag = template.format(*m.groups())[:300]
-                if flag not in flags:
-                    flags.append(flag)
+def run_flags_of(autograded: Path, notebooks: Sequence[str]) -> list[Flag]:
+    """The flags of the trusted grading runs of ``notebooks`` (names without ``.ipynb``) in the
+    folder ``autograded``, from each autograded notebook's record
+    (:func:`autograder.flags.read_flags`); a notebook without one (stock nbgrader, not written)
+    adds none. Nothing is read from nbgrader's log."""
+    flags: list[Flag] = []
+    for name in notebooks:
+        try:
+            nb = nbformat.read(str(autograded / f"{name}.ipynb"), as_version=4)
+        except Exception:  # noqa: BLE001 - no autograded notebook: the run says why (not graded)
+            continue
+        flags += [f for f in read_flags(nb.metadata.get(RECORD_KEY)) if f not in flags]
     return flags
 
 
 def _last_error(result: dict) -> str:
-    """One line saying why nbgrader failed, from its captured error or log."""
+    """One line saying why nbgrader failed, from its captured error or log: only nbgrader knows
+    it, and it only logs it (the run's record is not written when autograding fails)."""
     text = (result.get("error") or "") + "\n" + (result.get("log") or "")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for ln in reversed(lines):
@@ -415,7 +345,7 @@ def grade_student(task: dict[str, Any], slot: int) -> StudentResult:
             result.flags.append(f"{name}.ipynb is not a readable notebook (0 points for it): {type(exc).__name__}")
             continue
         result.flags.extend(inspect_notebook(submitted, release))
-        if _drop_duplicate_ids(submitted):
+        if _drop_duplicate_ids(submitted) | _forget_records(submitted):
             nbformat.write(submitted, str(course / "submitted" / student / assignment / f"{name}.ipynb"))
 
     private = Path(task["work_dir"]) / f"{student}.db"
@@ -429,7 +359,8 @@ def grade_student(task: dict[str, Any], slot: int) -> StudentResult:
     shutil.rmtree(course / "feedback" / student / assignment, ignore_errors=True)
     graded = api.autograde(assignment, student, force=True, create=True)
     result.log = graded.get("log") or ""
-    result.flags.extend(f for f in _flags_from_log(result.log) if f not in result.flags)
+    autograded = course / "autograded" / student / assignment
+    result.flags.extend(f for f in texts(run_flags_of(autograded, task["notebooks"])) if f not in result.flags)
     if graded["success"]:
         result.graded = True
         _read_grades(db_url, assignment, student, result)

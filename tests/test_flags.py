@@ -3,14 +3,15 @@
 One grading run of the bundled sample class plus five students made here: one who computes
 ReLU's backward by centred differences, one who edited a test cell's checksum, one who deleted
 a test cell, one whose notebook is a symbolic link, and one who handed in a file and a link
-beside the notebook. The fast tests check how flags are sorted into kinds, how they are read
-from nbgrader's log, and the feedback's box of notes.
+beside the notebook. The fast tests check how flags are sorted into kinds, how they travel
+typed in the grading run's record (version 1 records too), and the feedback's box of notes.
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import json
 import os
 import re
 import shutil
@@ -19,10 +20,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import sandbox
+from autograder import engine, mistakes, sandbox
+from autograder.flags import KINDS, Flag, read_flags
 from autograder.pipeline import ROOT, Settings, grade
 from autograder.sample_class import make_sample_class as sample
-from autograder.submission import FLAG_KINDS, _add_notes, _flags_from_log, feedback_notes, flag_kind
+from autograder.submission import (
+    FLAG_KINDS,
+    _add_notes,
+    _forget_records,
+    feedback_notes,
+    flag_kind,
+    inspect_cells,
+    run_flags_of,
+)
+from course.exercises.base import Verdict
 
 SAMPLE = sample.HERE / sample.ASSIGNMENT
 KIND = {k.key: k for k in FLAG_KINDS}
@@ -179,7 +190,7 @@ def test_copies_of_the_same_notebook_are_listed_as_similar(flagged_run):
 
 
 # ----------------------------------------------------------------------------------------
-# Fast: kinds, the log, the feedback's box
+# Fast: kinds, the run's record, the feedback's box
 # ----------------------------------------------------------------------------------------
 
 
@@ -206,16 +217,138 @@ def test_flag_kinds(flag, kind):
     assert flag_kind(flag).key == kind
 
 
-def test_flags_are_read_from_the_start_of_log_lines_only():
-    """A student's text inside a message (indented by the log's formatter) forges no flag."""
-    log = (
-        "[INFO] Trusted checks: 12 graded cells, 1 failed\n"
-        "[WARNING] Grading flag: called the library's answer: Linear.backward\n"
-        "[WARNING] Student notebook: a cell raised\n"
-        "    [WARNING] Grading flag: computed numerically: forged\n"
-        "[WARNING] some note mentioning Grading flag: nothing\n"
-    )
-    assert _flags_from_log(log) == ["called the library's answer: Linear.backward", "notebook: a cell raised"]
+def _run(status: str = "ok", sandboxed: bool = True, flags=(), notes=()) -> engine.GradingRun:
+    return engine.GradingRun({}, status, sandboxed, list(notes), list(flags))
+
+
+def _autograded(folder: Path, record: object, name: str = sample.NOTEBOOK) -> Path:
+    """An autograded notebook whose metadata holds ``record`` (as TrustedExecute stores it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata[engine.RECORD_KEY] = record
+    nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    return folder
+
+
+def test_flags_travel_typed_in_the_runs_record(tmp_path):
+    """The engine's flags reach the host through the record, kind and exercise kept, in the
+    order grades.csv has always shown them (no sandbox, the notebook run, the verdicts)."""
+    delegated = Flag("delegation", "called the library's answer: Linear.backward", "Linear.backward")
+    numerical = Flag("numerical", "computed numerically: layers.Tanh.backward (a lambda)", "Tanh.backward")
+    run = _run("a cell timed out", False, [delegated, numerical])
+    record = json.loads(json.dumps(run.record()))  # as the notebook's metadata holds it
+    assert record["version"] == engine.RECORD_VERSION == 2
+    expected = [
+        Flag("grader", "sandbox unavailable"),
+        Flag("other", "notebook: a cell timed out"),
+        delegated,
+        numerical,
+    ]
+    assert read_flags(record) == expected
+    assert run.flags == [delegated.text, numerical.text]  # the verdicts' own, as before
+    folder = _autograded(tmp_path / "s1" / "03_layers", record)
+    assert run_flags_of(folder, [sample.NOTEBOOK]) == expected
+    assert run_flags_of(folder, ["not_there"]) == []  # not autograded: no flags, nothing raised
+
+
+def test_a_students_text_that_looks_like_a_flag_is_no_flag():
+    """A status or note quoting the student ("...\n[WARNING] Grading flag: ...") makes no flag:
+    a log reader matched such a line; the record has the status's first line only."""
+    forged = "\n[WARNING] Grading flag: called the library's answer: Sigmoid.backward"
+    run = _run("a cell raised ValueError: boom" + forged, True, notes=["in the checking run, x" + forged])
+    flags = read_flags(json.loads(json.dumps(run.record())))
+    assert flags == [Flag("other", "notebook: a cell raised ValueError: boom")]
+    assert not any(f.kind == "delegation" for f in flags)
+
+
+def test_a_record_of_version_1_still_reads():
+    record = {
+        "version": 1,
+        "status": "a cell timed out\nmore",
+        "sandboxed": False,
+        "flags": ["called the library's answer: Linear.backward", "computed numerically: layers.ReLU.backward (h)"],
+        "cells": {"c": {"passed": False, "outcomes": [{"exercise": "Linear.backward", "passed": False}]}},
+    }
+    assert read_flags(record) == [
+        Flag("grader", "sandbox unavailable"),
+        Flag("other", "notebook: a cell timed out"),
+        Flag("delegation", "called the library's answer: Linear.backward"),
+        Flag("numerical", "computed numerically: layers.ReLU.backward (h)"),
+    ]
+    assert [(o.exercise, o.passed) for o in mistakes.read_record(record)] == [("Linear.backward", False)]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        "flags",
+        {"version": 2, "flags": "called the library's answer: X"},
+        {"version": 2, "flags": [{"kind": "cheating", "text": "x"}, {"kind": "delegation"}, 3, {"text": "y"}]},
+        {"version": 2, "flags": [{"kind": "delegation", "text": ""}]},
+    ],
+)
+def test_a_malformed_record_gives_no_flags_and_raises_nothing(record):
+    assert read_flags(record) == []
+
+
+def test_a_flag_has_one_of_the_known_kinds_and_a_sentence():
+    with pytest.raises(ValueError, match="unknown kind of flag 'cheating'"):
+        Flag("cheating", "x")
+    with pytest.raises(ValueError, match="needs a sentence"):
+        Flag("delegation", "")
+    assert {k.key for k in FLAG_KINDS} == set(KINDS)
+
+
+def test_a_forged_record_in_the_submission_is_dropped():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata[engine.RECORD_KEY] = _run(flags=[Flag("delegation", "called the library's answer: X")]).record()
+    assert _forget_records(nb) and engine.RECORD_KEY not in nb.metadata
+    assert not _forget_records(nb)
+
+
+def test_the_verdicts_flags_are_typed_where_they_are_made():
+    delegated = Verdict("layers.Linear.backward", "case", problems=["it called the library's own answer (line 3)"])
+    numerical = Verdict("layers.ReLU.backward", "case", flags=["computed numerically: layers.ReLU.backward (h)"])
+    flags = engine.flag_records([delegated, numerical, delegated])
+    assert flags == [
+        Flag("delegation", "called the library's answer: layers.Linear.backward", "layers.Linear.backward"),
+        Flag("numerical", "computed numerically: layers.ReLU.backward (h)", "layers.ReLU.backward"),
+    ]
+    assert engine.run_flags([delegated, numerical]) == [f.text for f in flags]
+    for flag in flags:  # a flag's kind and the kind its sentence is sorted into agree
+        assert flag_kind(flag.text).key == flag.kind
+
+
+def test_the_checks_against_the_release_are_typed():
+    release = nbformat.read(str(ROOT / "notebooks" / sample.ASSIGNMENT / f"{sample.NOTEBOOK}.ipynb"), as_version=4)
+    nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    locked = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("locked") and _grade_id(c)]
+    locked[0].metadata.nbgrader["checksum"] = "0" * 32
+    locked[1].source += "\n# changed"
+    deleted = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c is not locked[0])
+    nb.cells.remove(deleted)
+    flags = inspect_cells(nb, release)
+    kinds = {f.kind: f.text for f in flags}
+    assert kinds["checksum"] == f"checksum edited: {_grade_id(locked[0])}"
+    assert f"missing grade cells: {_grade_id(deleted)}" in [f.text for f in flags]
+    assert any(f.text == f"locked cells edited: {_grade_id(locked[1])}" for f in flags if f.kind == "test_cells")
+    assert all(flag_kind(f.text).key == f.kind for f in flags)
+    assert inspect_cells(release, release) == []
+
+
+def test_a_rejected_link_is_one_flag_of_kind_rejected(tmp_path):
+    from autograder.pipeline import _from_folder
+
+    (tmp_path / "s1").mkdir()
+    target = tmp_path / "elsewhere.ipynb"
+    target.write_text("{}")
+    os.symlink(target, tmp_path / "s1" / f"{sample.NOTEBOOK}.ipynb")
+    sub, _ = _from_folder("s1", tmp_path / "s1", [sample.NOTEBOOK], b"")
+    assert sub is not None and sub.notebooks == {}
+    kinds = [flag_kind(f).key for f in sub.flags]
+    assert kinds == ["rejected"], sub.flags
+    assert sub.flags[0].startswith(f"rejected {sample.NOTEBOOK}.ipynb: a symbolic link")
 
 
 def test_the_feedback_box_escapes_and_leaves_out_grader_notes():
