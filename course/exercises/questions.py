@@ -170,10 +170,8 @@ class QuestionExercise(Exercise):
             return None
         if kind == KIND_STR:
             return f"{want}, got {value!r}: write just the letter of your choice, in quotes"
-        return (
         example = f'{self.title} = "{self.form.options[0]}"'
         return f"{want}, got {_shown(kind, value)}: put the letter in quotes, e.g. {example}"
-        )
 
     def _normalised(self, value: Any) -> Any:
         return value.strip().lower() if isinstance(self.form, Choice) else value
