@@ -8,11 +8,25 @@ files behind in the working tree.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
 
-import numpy as np
-import pytest
-from hypothesis import settings
+# One BLAS thread per test process (issue 14), for every run, not only `make test`: the
+# workers already fill the cores, and oversubscribed BLAS threads are slower than none on a
+# loaded machine. Set before NumPy is imported here (OpenBLAS reads these variables when it is
+# loaded); pytest's plugins do not import NumPy, and processes the tests start inherit them.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+for _name in BLAS_THREAD_VARIABLES:
+    os.environ[_name] = "1"
+if "numpy" in sys.modules:  # imported before this file (by a plugin, say): pin it where it runs
+    from blas_threads import pin_loaded_blas
+
+    pin_loaded_blas(1)
+
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", deadline=None, max_examples=15, database=None, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=200, database=None)
