@@ -42,6 +42,7 @@ __all__ = [
     "REGISTRY",
     "Case",
     "Exercise",
+    "KnownBug",
     "KnownMistake",
     "Verdict",
     "check",
@@ -106,6 +107,9 @@ class Verdict:
     #: Short texts, safe to show the student, naming what was caught (e.g. a gradient computed
     #: numerically); the grader carries them to grades.csv, the report and the feedback.
     flags: list[str] = field(default_factory=list)
+    #: Mistakes recognised in the case as a whole rather than in one failing check, as
+    #: (stable name, hint): a :class:`KnownBug` whose failure is a problem only (x not restored).
+    recognised: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -116,6 +120,7 @@ class Verdict:
         """The stable names of the mistakes recognised in the failing checks (see
         :class:`course.gradcheck.Mistake`), each once, in the order of the checks."""
         names = [PROBLEM_MISTAKES[p] for p in self.problems if p in PROBLEM_MISTAKES]
+        names += [name for name, _ in self.recognised]
         names += [c.mistake for c in self.checks if not c.passed and c.mistake]
         names += [f for f in ("raised an error",) if any(p.startswith("raised ") for p in self.problems)]
         return list(dict.fromkeys(names))
@@ -126,6 +131,8 @@ class Verdict:
         lines = [f"{self.exercise} on {self.case}: {status}"]
         for p in self.problems:
             lines.append(f"  - {p}")
+        for _, hint in self.recognised:
+            lines.append(f"    hint: {hint}")
         if self.flags:
             lines.append(
                 "  (many people reach for finite differences in good faith, and they are the right tool for "
@@ -161,6 +168,63 @@ class KnownMistake:
     name: str
     hint: str
     answer: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    """A mistake an exercise recognises by running it: ``impl`` is trusted code that makes the
+    mistake, and a student's outputs that equal what the exercise's ``run`` gets from ``impl``
+    on the same case made it (see :func:`recognise_known_bug`).
+
+    For mistakes that are a whole implementation's (a sweep in the wrong order, a stale
+    velocity) rather than one gradient's recognisable distortion. ``name`` is the stable name
+    the class report counts, ``hint`` what the student reads.
+    """
+
+    name: str
+    hint: str
+    impl: Any
+
+
+def _same_outputs(got: dict, wrong: dict, ignore: tuple[str, ...]) -> bool:
+    keys = [k for k in wrong if k not in ignore]
+    if not keys:
+        return False
+    for key in keys:
+        a, b = got.get(key), wrong[key]
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape:
+            return False
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        scale = float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0))
+        if not np.allclose(a, b, rtol=1e-9, atol=1e-12 * max(scale, 1.0), equal_nan=True):
+            return False
+    return True
+
+
+def recognise_known_bug(exercise: Exercise, case: Case, outputs: dict, verdict: Verdict) -> bool:
+    """Name the failing ``verdict``'s mistake when the outputs are exactly those of one of
+    ``exercise.known_bugs``; True if one matched.
+
+    The first failing check gets the bug's hint (the others its name, and no hint of their
+    own, which would guess at a cause the whole output already shows); a verdict that failed
+    on problems only gets it in ``verdict.recognised``.
+    """
+    if verdict.passed or not exercise.known_bugs:
+        return False
+    for bug in exercise.known_bugs:
+        try:
+            wrong = decode_outputs(encode_outputs(exercise.run(bug.impl, case)))
+        except Exception:  # noqa: BLE001 - a bug that cannot run on this case is not this one
+            continue
+        if not _same_outputs(outputs, wrong, exercise.known_bug_ignores):
+            continue
+        failing = [c for c in verdict.checks if not c.passed]
+        for i, c in enumerate(failing):
+            c.mistake, c.hint = bug.name, bug.hint if i == 0 else ""
+        if not failing:
+            verdict.recognised.append((bug.name, bug.hint))
+        return True
+    return False
 
 
 def recognise(check: TensorCheck | None, candidates: list[tuple[str, str, Any]], rtol: float = 1e-6) -> bool:
@@ -350,6 +414,11 @@ class Exercise:
             verdict.problems.append(f"{what} contains {bad} NaN or infinite entries")
             return None
         return value
+
+    #: Mistakes recognised by running them (:class:`KnownBug`), tried in order on a failing case.
+    known_bugs: tuple[KnownBug, ...] = ()
+    #: Outputs of ``run`` that :func:`recognise_known_bug` does not compare (bookkeeping, not answers).
+    known_bug_ignores: tuple[str, ...] = ()
 
     #: The centred-difference step of this exercise's numerical checks.
     h: float = 1e-5
@@ -565,7 +634,10 @@ def judge_case(exercise: Exercise, case: Case, encoded: dict[str, bytes], proble
         verdict.problems.extend(problems)
         verdict.flags.extend(f for f in (numerical.flag_of(exercise.name, p) for p in problems) if f)
         return verdict
-    return exercise.judge(case, decode_outputs(encoded))
+    outputs = decode_outputs(encoded)
+    verdict = exercise.judge(case, outputs)
+    recognise_known_bug(exercise, case, outputs, verdict)
+    return verdict
 
 
 def _seed(name: str, hidden: bool) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import layers as L
 from ..gradcheck import TOLERANCE, TensorCheck, compare, numerical_gradient
-from .base import FLOAT32_HINT, float32_values, register
+from .base import FLOAT32_HINT, KnownBug, float32_values, get, register
 from .kinds import LayerExercise, away_from
 
 __all__ = ["ExtrapolatedGradients", "compare_scaled", "extrapolated_gradient"]
@@ -272,3 +272,65 @@ _sequential = register(
 # The network of a case is made of reference layers: the checks of Sequential.backward keep
 # their backward even though the assignment's other exercises withhold it.
 _sequential.needs = [(L.Linear, "backward"), (L.Tanh, "backward"), (L.Sigmoid, "backward")]
+
+
+# ----------------------------------------------------------------------------------------
+# Known mistakes, recognised by running them (base.KnownBug)
+# ----------------------------------------------------------------------------------------
+
+
+class _SigmoidWithoutY(L.Sigmoid):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * (1.0 - self.y)
+
+
+class _TanhWithoutSquare(L.Tanh):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * (1.0 - self.y)
+
+
+class _LinearSigmoidWithoutLocalInW(L.LinearSigmoid):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        before = self.W.grad.copy()
+        grad_x = super().backward(grad_out)
+        self.W.grad[...] = before + self.x.T @ grad_out
+        return grad_x
+
+
+class _SequentialSkipsLast(L.Sequential):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return L.Sequential(*self.layers[:-1]).backward(grad_out)
+
+
+get("layers.Sigmoid.backward").known_bugs = (
+    KnownBug(
+        "1 − σ instead of σ(1 − σ)",
+        "your dL/dx is grad_out times (1 − y): the derivative of the sigmoid is y (1 − y), with y = σ(x) "
+        "its output; a factor y is missing",
+        _SigmoidWithoutY,
+    ),
+)
+get("layers.Tanh.backward").known_bugs = (
+    KnownBug(
+        "1 − y instead of 1 − y²",
+        "your dL/dx is grad_out times (1 − y): the derivative of tanh is 1 − y², with y = tanh(x) its "
+        "output; the y is not squared",
+        _TanhWithoutSquare,
+    ),
+)
+get("layers.LinearSigmoid.backward").known_bugs = (
+    KnownBug(
+        "σ' missing in dW",
+        "dL/dW uses grad_out as it comes in: the weights act through the sigmoid, so the gradient at z = xW + b "
+        "(grad_out times σ'(z)) is what multiplies x, as it already does for db and dx",
+        _LinearSigmoidWithoutLocalInW,
+    ),
+)
+get("layers.Sequential.backward").known_bugs = (
+    KnownBug(
+        "a layer skipped",
+        "the last layer's backward never ran: grad_out is the gradient at the network's output, so the "
+        "backward pass starts with the last layer and goes through every layer, in reverse order",
+        _SequentialSkipsLast,
+    ),
+)

@@ -3,6 +3,7 @@ formulations), RMSProp and Adam, and the step and cosine learning-rate schedules
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from .. import optim as O
 from ..layers import Parameter
-from .base import Case, Verdict, register
+from .base import Case, KnownBug, Verdict, get, register
 from .kinds import FunctionExercise, OptimizerExercise
 
 __all__ = ["MomentumExercise", "ScheduleExercise"]
@@ -48,6 +49,66 @@ def _optimizer_settings(
 def _swap_betas(kwargs: dict) -> dict:
     """Adam's settings with beta1 and beta2 exchanged (the defaults filled in first)."""
     return dict(kwargs, beta1=kwargs.get("beta2", 0.999), beta2=kwargs.get("beta1", 0.9))
+
+
+def _rmsprop_without_one_minus_decay(kwargs: dict) -> dict:
+    """RMSProp's settings that give the steps of s ← decay·s + g² (no 1 − decay weight): that s is
+    the right one divided by (1 − decay), so the step is the right one with lr and eps times √(1 − decay)."""
+    scale = math.sqrt(1.0 - kwargs.get("decay", 0.99))
+    return dict(kwargs, lr=kwargs["lr"] * scale, eps=kwargs.get("eps", 1e-8) * scale)
+
+
+# Known mistakes, recognised by running them (base.KnownBug): each is the reference's step,
+# then the weights moved again from where they were, as the mistake moves them.
+
+
+def _weights_before(opt: O.Optimizer) -> list[np.ndarray]:
+    return [np.array(p.data, copy=True) for p in opt.params]
+
+
+class _MomentumStaleVelocity(O.Momentum):
+    def step(self) -> None:
+        before, old = _weights_before(self), [np.array(v, copy=True) for v in self.velocity]
+        super().step()
+        for p, w, v in zip(self.params, before, old, strict=True):
+            p.data[...] = w - self.lr * v if self.formulation == "gradient" else w + v
+
+
+class _RMSPropNoSqrt(O.RMSProp):
+    def step(self) -> None:
+        before = _weights_before(self)
+        super().step()
+        for p, w, s in zip(self.params, before, self.square_avg, strict=True):
+            p.data[...] = w - self.lr * p.grad / (s + self.eps)
+
+
+class _AdamNoBiasCorrection(O.Adam):
+    def step(self) -> None:
+        before = _weights_before(self)
+        super().step()
+        for p, w, m, v in zip(self.params, before, self.m, self.v, strict=True):
+            p.data[...] = w - self.lr * m / (np.sqrt(v) + self.eps)
+
+
+class _MomentumWithoutVelocity(O.Momentum):
+    def step(self) -> None:
+        for p in self.params:
+            p.data -= self.lr * p.grad
+
+
+FORGETS_VELOCITY = KnownBug(
+    "velocity not kept",
+    "self.velocity stays zero and every step is plain SGD: the velocity must be kept from one step to the "
+    "next (update self.velocity[i] in place, or assign the new one back), so that past gradients add up",
+    _MomentumWithoutVelocity,
+)
+
+STALE_VELOCITY = KnownBug(
+    "stale velocity",
+    "your weights move with the velocity of the previous step (at the first step they do not move at all): "
+    "update the velocity with this step's gradient first, then move the weights with the new velocity",
+    _MomentumStaleVelocity,
+)
 
 
 def _lr(rng: np.random.Generator) -> float:
@@ -130,6 +191,14 @@ register(
                 "decay": float(rng.choice([0.9, 0.99])),
                 "eps": float(rng.choice([1e-8, 1e-6])),
             },
+        ),
+        variants=(
+            (
+                "no (1 − decay) weight",
+                "your running average of the squared gradients grows too large: weight the new g² by "
+                "(1 − decay), so that the old average's weight (decay) and the new one's add up to 1",
+                _rmsprop_without_one_minus_decay,
+            ),
         ),
     )
 )
@@ -225,3 +294,52 @@ def _cosine_decay_settings(rng: np.random.Generator, hidden: bool) -> list[dict]
 
 register(ScheduleExercise("optim.step_decay", "step_decay", O.step_decay, _step_decay_settings, tol=1e-9))
 register(ScheduleExercise("optim.cosine_decay", "cosine_decay", O.cosine_decay, _cosine_decay_settings, tol=1e-9))
+
+
+# The mistakes recognised by running them (base.KnownBug), per exercise.
+get("optim.Momentum.step").known_bugs = (STALE_VELOCITY, FORGETS_VELOCITY)
+get("optim.Momentum.step_formulation").known_bugs = (STALE_VELOCITY, FORGETS_VELOCITY)
+get("optim.RMSProp.step").known_bugs = (
+    KnownBug(
+        "no square root",
+        "you divide by the running average of g² itself: divide by its square root (plus eps), so that "
+        "each weight's step is about lr whatever the gradient's scale",
+        _RMSPropNoSqrt,
+    ),
+)
+get("optim.Adam.step").known_bugs = (
+    KnownBug(
+        "no bias correction",
+        "your steps are too small at first: m and v start at zero, so in early steps they are biased "
+        "towards zero; divide them by (1 − β1ᵗ) and (1 − β2ᵗ) before the update (the bias correction)",
+        _AdamNoBiasCorrection,
+    ),
+)
+get("optim.step_decay").known_bugs = (
+    KnownBug(
+        "no floor",
+        "your learning rate decays smoothly between the steps: step decay holds it constant for step_size "
+        "iterations, so its exponent counts the completed periods, a whole number (floor division)",
+        lambda lr0, t, step_size, gamma=0.1: lr0 * gamma ** (t / step_size),
+    ),
+    KnownBug(
+        "decays one step early",
+        "your learning rate drops one iteration too early: the first decay comes at t = step_size, "
+        "after step_size whole iterations at lr0",
+        lambda lr0, t, step_size, gamma=0.1: O.step_decay(lr0, t + 1, step_size, gamma),
+    ),
+)
+get("optim.cosine_decay").known_bugs = (
+    KnownBug(
+        "no π",
+        "the angle of your cosine goes from 0 to 1 radian instead of from 0 to π, so at t = T the "
+        "learning rate has not come down to lr_min",
+        lambda lr0, t, T, lr_min=0.0: lr_min + 0.5 * (lr0 - lr_min) * (1.0 + math.cos(min(t, T) / T)),
+    ),
+    KnownBug(
+        "a full period",
+        "your cosine makes a full period and climbs back to lr0 at t = T: the angle should go from 0 to π "
+        "(half a period), so that the learning rate ends at lr_min",
+        lambda lr0, t, T, lr_min=0.0: lr_min + 0.5 * (lr0 - lr_min) * (1.0 + math.cos(2 * math.pi * min(t, T) / T)),
+    ),
+)
