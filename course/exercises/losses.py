@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses as F
-from .base import Case, Exercise, Verdict, fingerprint, judge_rng, modified, register
+from .base import Case, Exercise, KnownBug, Verdict, fingerprint, get, judge_rng, modified, register
 from .kinds import LossExercise, away_from
 from .layers import compare_scaled, extrapolated_gradient
 
@@ -375,4 +375,89 @@ register(
         # composing the reference L1 and L2 would be delegation too
         traps=[(F.ElasticNet, "grad"), (F.L1, "grad"), (F.L2, "grad")],
     )
+)
+
+
+# ----------------------------------------------------------------------------------------
+# Known mistakes, recognised by running them (base.KnownBug)
+# ----------------------------------------------------------------------------------------
+
+
+class _SoftmaxWithoutOneHot(F.SoftmaxCrossEntropy):
+    def backward(self) -> np.ndarray:
+        return self.probs / len(self.labels)
+
+
+class _BinaryCrossEntropyOneBranch(F.BinaryCrossEntropy):
+    def backward(self) -> np.ndarray:
+        return -1.0 / self.p / len(self.p)
+
+
+class _MSEMeanOverEntries(F.MSE):
+    def backward(self) -> np.ndarray:
+        return super().backward() * len(self.diff) / self.diff.size
+
+
+class _L1AsL2(F.L1):
+    def grad(self, w: np.ndarray) -> np.ndarray:
+        return self.strength * np.asarray(w, dtype=np.float64)
+
+
+class _L2WithoutTwo(F.L2):
+    def grad(self, w: np.ndarray) -> np.ndarray:
+        return super().grad(w) / 2.0
+
+
+class _ElasticNetWithoutBeta(F.ElasticNet):
+    def grad(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w, dtype=np.float64)
+        return self.strength * (2.0 * w + np.sign(w))
+
+
+get("losses.SoftmaxCrossEntropy.backward").known_bugs = (
+    KnownBug(
+        "no −1 at the correct class",
+        "your dL/dscores is the softmax probabilities alone (over N): the loss is −log p of the correct class, "
+        "so each example's correct class also gets a −1 (the probabilities minus the one-hot labels)",
+        _SoftmaxWithoutOneHot,
+    ),
+)
+get("losses.BinaryCrossEntropy.backward").known_bugs = (
+    KnownBug(
+        "the y = 1 branch only",
+        "your gradient is that of −log p for every entry, as if every target were 1: where the target is 0 "
+        "the loss is −log(1 − p): differentiate that branch too, and weight each branch by its target",
+        _BinaryCrossEntropyOneBranch,
+    ),
+)
+get("losses.MSE.backward").known_bugs = (
+    KnownBug(
+        "divided by N·D, not N",
+        "your gradient is D times too small (D = the number of outputs per example): the loss is a mean over "
+        "the N examples of a sum over their outputs, so its gradient is divided by N only",
+        _MSEMeanOverEntries,
+    ),
+)
+get("losses.L1.grad").known_bugs = (
+    KnownBug(
+        "L2's gradient for L1",
+        "your gradient grows with w, as an L2 penalty's does: the derivative of strength · |w| is strength "
+        "times the sign of w, the same size for every non-zero weight",
+        _L1AsL2,
+    ),
+)
+get("losses.L2.grad").known_bugs = (
+    KnownBug(
+        "the 2 of d(w²)/dw missing",
+        "your gradient is half the right one: the derivative of strength · w² is 2 · strength · w",
+        _L2WithoutTwo,
+    ),
+)
+get("losses.ElasticNet.grad").known_bugs = (
+    KnownBug(
+        "β missing",
+        "your gradient's L2 part is not weighted by beta: the penalty is strength · (β w² + |w|), so its "
+        "derivative's first term carries β",
+        _ElasticNetWithoutBeta,
+    ),
 )
