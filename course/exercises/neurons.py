@@ -13,7 +13,7 @@ from .. import layers as L
 from .. import neuron as N
 from ..gradcheck import TensorCheck
 from ..network import TwoLayerNet
-from .base import Case, KnownMistake, Verdict, judge_rng, recognise, register
+from .base import Case, KnownBug, KnownMistake, Verdict, judge_rng, recognise, register
 from .kinds import ElementwiseExercise, FunctionExercise, LayerExercise, away_from
 
 # ----------------------------------------------------------------------------------------
@@ -290,7 +290,31 @@ def _maxout_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
     ]
 
 
-register(MaxoutExercise("neurons.Maxout.backward", "Maxout.backward", L.Maxout, _maxout_settings, valid=_no_near_tie))
+class _MaxoutToEveryPiece(L.Maxout):
+    """The upstream gradient sent to every piece: the reference's backward once per piece, as if it had won."""
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        winner, grad_x = self.winner, 0.0
+        try:
+            for j in range(self.k):
+                self.winner = np.full_like(winner, j)
+                grad_x = grad_x + super().backward(grad_out)
+        finally:
+            self.winner = winner
+        return grad_x
+
+
+_maxout = register(
+    MaxoutExercise("neurons.Maxout.backward", "Maxout.backward", L.Maxout, _maxout_settings, valid=_no_near_tie)
+)
+_maxout.known_bugs = (
+    KnownBug(
+        "gradient to every piece",
+        "every piece got the upstream gradient: a maximum passes it only to the piece that won (the largest "
+        "wᵢ·x + bᵢ of each unit and example, which forward found); the others did not affect the output",
+        _MaxoutToEveryPiece,
+    ),
+)
 
 # ----------------------------------------------------------------------------------------
 # Forward passes: a layer of neurons, and the lecture's 3-layer network
@@ -343,6 +367,14 @@ _layer_forward = register(
     ActivationFunctionExercise("neurons.layer_forward", "layer_forward", N.layer_forward, _layer_settings)
 )
 _layer_forward.withheld = _layer_forward.traps + _FORWARD_BLOCKS
+_layer_forward.known_bugs = (
+    KnownBug(
+        "bias added after the activation",
+        "your result is g(X @ W) + b: the bias is part of each neuron's weighted sum, so it is added before "
+        "the activation is applied",
+        lambda X, W, b, activation: N.layer_forward(X, W, np.zeros_like(b), activation) + b,
+    ),
+)
 
 
 def _network_arrays(n: int, d: int, h1: int, h2: int, c: int) -> dict[str, list[int]]:
@@ -372,3 +404,11 @@ _three_layer_forward = register(
     )
 )
 _three_layer_forward.withheld = _three_layer_forward.traps + _FORWARD_BLOCKS
+_three_layer_forward.known_bugs = (
+    KnownBug(
+        "a sigmoid on the output layer",
+        "your outputs are squashed into (0, 1): the hidden layers apply the sigmoid, but the output layer is "
+        "linear (h2 @ W3 + b3, with no activation)",
+        lambda X, W1, b1, W2, b2, W3, b3: A.sigmoid(N.three_layer_forward(X, W1, b1, W2, b2, W3, b3)),
+    ),
+)
