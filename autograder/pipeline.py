@@ -17,8 +17,9 @@ stock commands, ``nbgrader formgrader`` included, work there too):
    the template gradebook (nbgrader's autograde is serial and SQLite takes one writer at a
    time), and generate that student's feedback;
 4. this process merges each finished student into the course's gradebook with nbgrader's
-   ``Gradebook`` API, one at a time, replacing any earlier submission, and records the
-   student in ``OUT/state.json``;
+   ``Gradebook`` API, one at a time, replacing any earlier submission but keeping what the
+   instructor graded by hand (:mod:`autograder.hand_grades`), and records the student in
+   ``OUT/state.json``;
 5. ``grades.csv``, ``feedback/<student>/<notebook>.html`` and ``report.html`` are written.
 
 Everything a run writes under OUT holds student data: folders 0700, files 0600 (:func:`make_private`).
@@ -46,8 +47,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import sandbox
+from . import hand_grades, sandbox
 from .engines import Engine, make_engine
+from .hand_grades import Answers
 from .pool import Failure
 from .sanitize import printable
 from .similarity import SimilarPair, find_similar, read_answers
@@ -112,8 +114,11 @@ class Row:
     max_score: float
     cells: dict[str, float]
     flags: list[str]
-    #: Points of manually graded answer cells (derivations, questions) not yet graded by hand.
+    #: Points of manually graded answer cells (derivations, questions) not yet graded by hand,
+    #: or changed since they were.
     to_grade_by_hand: float = 0.0
+    #: The cells (``notebook/cell``) graded by hand whose answer changed since: left to grade again.
+    regrade_by_hand: list[str] = field(default_factory=list)
 
 
 def list_assignments() -> list[str]:
@@ -643,14 +648,26 @@ def _lock(out: Path) -> Iterator[None]:
 # ----------------------------------------------------------------------------------------
 
 
-def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str], manual: set[str]) -> None:
+def _merge(
+    db_url: str,
+    assignment: str,
+    result: StudentResult,
+    flags: list[str],
+    manual: set[str],
+    answers: Answers | None = None,
+    before: Answers | None = None,
+) -> list[str]:
     """Replace the student's submission in the gradebook by this result.
 
     Only automatic scores and comments are copied, never ``extra_credit`` or manual scores from
     the private gradebook. Cells nbgrader did not score (deleted cells, an ungradable notebook)
     score 0. The ``manual`` cells (answers graded by hand) are left for the instructor: no
     automatic score, marked as needing a manual grade, as ``nbgrader autograde`` leaves them.
-    A regraded student (new files, or ``--force``) starts again without manual scores.
+    What the instructor wrote by hand in the earlier submission (manual scores, extra credit,
+    manual comments) is kept (:mod:`autograder.hand_grades`): ``answers`` are the digests of the
+    answers just graded, ``before`` those of the answers graded by hand (None: unknown). Returns
+    the cells (``notebook/cell``) whose answer changed since they were graded by hand: their
+    score is kept, marked as needing a manual grade again.
     """
     import warnings
 
@@ -661,6 +678,7 @@ def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str]
         # nbgrader's add_submission builds its objects in a way SQLAlchemy 2 warns about.
         warnings.simplefilter("ignore", SAWarning)
         gb.update_or_create_student(result.student)
+        hand = hand_grades.take(gb, assignment, result.student)
         try:
             gb.remove_submission(assignment, result.student)
         except MissingEntry:
@@ -679,7 +697,9 @@ def _merge(db_url: str, assignment: str, result: StudentResult, flags: list[str]
             for comment in nb.comments:
                 comment.auto_comment = comments.get(comment.name)
             nb.flagged = bool(flags)
+        again = hand_grades.put_back(submission, hand, manual, answers or {}, before)
         gb.db.commit()
+    return again
 
 
 def _read_rows(db_url: str, assignment: str, students: list[str], state: _State) -> tuple[dict[str, float], list[Row]]:
@@ -698,10 +718,15 @@ def _read_rows(db_url: str, assignment: str, students: list[str], state: _State)
                 sub = gb.find_submission(assignment, student)
             except MissingEntry:
                 continue
-            grades = [g for nb in sub.notebooks for g in nb.grades]
-            scores = {g.name: float(g.score) for g in grades}
-            pending = sum(float(g.max_score) for g in grades if g.needs_manual_grade and g.manual_score is None)
-            rows.append(Row(student, float(sub.score), float(sub.max_score), scores, flags, pending))
+            grades = [(nb.name, g, *hand_grades.standing(g)) for nb in sub.notebooks for g in nb.grades]
+            scores = {g.name: points for _, g, points, _ in grades}
+            pending = sum(float(g.max_score) for _, g, _, waits in grades if waits)
+            # Graded by hand, changed since: not counted until graded again (hand_grades.standing).
+            again = [f"{nb}/{g.name}" for nb, g, _, _ in grades if hand_grades.stale(g)]
+            score = sum(points for _, _, points, _ in grades)
+            if again:
+                flags = [*flags, f"graded by hand, changed since: {_list(again)} (left to grade again)"]
+            rows.append(Row(student, score, float(sub.max_score), scores, flags, pending, again))
     return cells, rows
 
 
@@ -1120,11 +1145,20 @@ def _run_on(
     def record(s: _Submission, result: StudentResult) -> None:
         nonlocal finished
         flags = list(dict.fromkeys(s.flags + result.flags + (unsandboxed if s.notebooks else [])))
+        staged = settings.out / "course" / "submitted" / s.student / settings.assignment
+        answers = hand_grades.notebook_answers(staged, sorted(s.notebooks))
+        earlier = state.students.get(s.student, {})
+        before = answers if earlier.get("digest") == s.digest else earlier.get("answers")
         with private_umask():
-            _merge(db_url, settings.assignment, result, flags, manual)
+            _merge(db_url, settings.assignment, result, flags, manual, answers, before)
         if not result.graded:
             write_private(work / f"{s.student}.log", result.log)
-        state.students[s.student] = {"digest": s.digest, "flags": flags, "seconds": round(result.seconds, 1)}
+        state.students[s.student] = {
+            "digest": s.digest,
+            "flags": flags,
+            "seconds": round(result.seconds, 1),
+            "answers": answers,
+        }
         state.save()
         _make_student_private(settings, s.student)
         finished += 1
@@ -1173,6 +1207,15 @@ def describe(summary: Summary) -> str:
         f"feedback: {summary.feedback}/<student>/<notebook>.html",
         f"report:   {summary.report}",
     ]
+    again = [f"{r.student}: {', '.join(r.regrade_by_hand)}" for r in summary.rows if r.regrade_by_hand]
+    if again:
+        n = sum(len(r.regrade_by_hand) for r in summary.rows)
+        lines += [
+            "",
+            f"{n} answer{'s' if n != 1 else ''} graded by hand changed since: left to grade again "
+            "(their earlier scores are kept in the formgrader, not counted in grades.csv):",
+            *(f"  {printable(a, 200)}" for a in again),
+        ]
     if summary.unattributed:
         lines += [
             "",
