@@ -5,10 +5,12 @@ mean and median, how many students were flagged for each kind of flag (delegatio
 differentiation, edited test cells, ...: :data:`autograder.submission.FLAG_KINDS`), the table of
 students with a column per kind, and the pairs of similar submissions for the instructor to
 review (:mod:`autograder.similarity`; never a verdict). Charts are matplotlib PNGs inlined as
-base64, so the page can be mailed or opened offline.
+base64, so the page can be mailed or opened offline. :func:`page` computes what the page shows
+as typed rows; the Jinja2 template ``templates/report.html.j2`` lays it out.
 
 Student ids, flags and the cells of similar submissions are student data (a flag can name a
-submitted file): every one is printable-escaped, cut short and HTML-escaped, and the page's
+submitted file): every one is printable-escaped, cut short and HTML-escaped (the template
+escapes every value it shows), and the page's
 Content-Security-Policy lets no script, frame or remote resource load at all, so nothing in it
 can run.
 """
@@ -16,6 +18,7 @@ can run.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import jinja2
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from .sanitize import printable
@@ -35,7 +40,11 @@ if TYPE_CHECKING:
     from .similarity import SimilarPair
     from .submission import FlagKind
 
-__all__ = ["Exercise", "exercises", "write_report"]
+__all__ = ["Exercise", "ExerciseRow", "KindCount", "Page", "StudentRow", "exercises", "page", "render", "write_report"]
+
+#: The report's template (Jinja2, autoescaped), in :data:`TEMPLATES`.
+TEMPLATE = "report.html.j2"
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 @dataclass
@@ -139,7 +148,8 @@ def _esc(x: object) -> str:
 
 
 def _flags(flags: list[str]) -> str:
-    return _esc("; ".join(printable(f, MAX_FLAG) for f in flags))
+    """The flags of one student as the report shows them, cut short (escaped by the template)."""
+    return "; ".join(printable(f, MAX_FLAG) for f in flags)
 
 
 def _flag_counts(rows: list[Row]) -> list[tuple[FlagKind, int]]:
@@ -153,17 +163,153 @@ def _flag_counts(rows: list[Row]) -> list[tuple[FlagKind, int]]:
     return [(kind, students[kind.key]) for kind in FLAG_KINDS if students[kind.key]]
 
 
-def _flag_summary(counts: list[tuple[FlagKind, int]], students: int) -> str:
-    if not counts:
-        return "<p class='summary'><span>no flags</span></p>"
-    parts = ["<h2>Flags</h2><table><tr><th class='name'>kind</th><th>students</th><th class='name'>meaning</th></tr>"]
-    for kind, n in counts:
-        parts.append(
-            f"<tr><td class='name'>{_esc(kind.label)}</td><td>{n} of {students}</td>"
-            f"<td class='name'>{_esc(kind.meaning)}</td></tr>"
+@dataclass(frozen=True)
+class KindCount:
+    """One kind of flag in the report's summary: how many students have it."""
+
+    kind: FlagKind
+    students: int
+
+
+@dataclass(frozen=True)
+class ExerciseRow:
+    """One line of the Exercises table."""
+
+    title: str
+    name: str
+    points: float
+    full_marks: float
+    mean_share: float
+
+
+@dataclass(frozen=True)
+class CellPoints:
+    """One student's points for one exercise; ``css`` marks full marks and zero."""
+
+    points: float
+    css: str
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    """One line of the Students table: points per exercise, flags per kind, the flags."""
+
+    student: str
+    score: float
+    max_score: float
+    exercises: tuple[CellPoints, ...]
+    kinds: tuple[int, ...]
+    flags: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """Everything the report's template shows, computed (``rows`` empty: nothing was graded)."""
+
+    assignment: str
+    rows: tuple[StudentRow, ...] = ()
+    mean: float = 0.0
+    median: float = 0.0
+    max_score: float = 0.0
+    hardest: str = ""
+    pass_rate_chart: str = ""
+    histogram: str = ""
+    counts: tuple[KindCount, ...] = ()
+    exercises: tuple[ExerciseRow, ...] = ()
+    #: The Students table's exercise columns (title, catalogue name), in notebook order.
+    columns: tuple[tuple[str, str], ...] = ()
+    #: Sections other modules render, escaping their student data with :func:`_student_text`.
+    mistakes: Markup | None = None
+    similar: Markup | None = None
+
+
+def _student_text(x: object) -> str:
+    return _esc(printable(x, 100))
+
+
+def _finalize(value: object) -> object:
+    """Every value the template shows is HTML-escaped as :func:`html.escape` does (quotes too);
+    sections rendered already (:class:`markupsafe.Markup`) are left as they are."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(_esc("" if value is None else value))
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(csp=Markup(CSP), css=Markup(CSS))  # the page's own constants, as they are
+    return env.get_template(TEMPLATE)
+
+
+def page(
+    assignment: str,
+    groups: list[Exercise],
+    cell_points: dict[str, float],
+    rows: list[Row],
+    similar: list[SimilarPair] | None = None,
+    mistakes: list[ExerciseMistakes] | None = None,
+) -> Page:
+    """What the report shows (see :func:`render`), as typed rows."""
+    from .submission import flag_kind
+
+    if not rows:
+        return Page(assignment)
+    scores = [r.score for r in rows]
+    maxima = {g.name: sum(cell_points.get(c, 0.0) for c in g.cells) for g in groups}
+    full = {g.name: sum(g.points(r) >= maxima[g.name] - 1e-9 for r in rows) / len(rows) for g in groups}
+    mean_share = {
+        g.name: statistics.mean(g.points(r) / maxima[g.name] if maxima[g.name] else 0 for r in rows) for g in groups
+    }
+    ranked = sorted(groups, key=lambda g: (full[g.name], mean_share[g.name]))
+    counts = _flag_counts(rows)
+    students = []
+    for r in sorted(rows, key=lambda r: (-r.score, r.student)):
+        cells = []
+        for g in groups:
+            p = g.points(r)
+            cells.append(CellPoints(p, "full" if p >= maxima[g.name] - 1e-9 else "zero" if p == 0 else ""))
+        kinds = [flag_kind(f).key for f in r.flags]
+        students.append(
+            StudentRow(
+                r.student,
+                r.score,
+                r.max_score,
+                tuple(cells),
+                tuple(kinds.count(k.key) for k, _ in counts),
+                _flags(r.flags),
+            )
         )
-    parts.append("</table>")
-    return "".join(parts)
+    if mistakes is not None:
+        from .mistakes import render as render_mistakes
+
+        mistakes_html = Markup(render_mistakes(mistakes, _student_text))
+    if similar is not None:
+        from .similarity import render as render_similar
+
+        similar_html = Markup(render_similar(similar, _student_text))
+    return Page(
+        assignment,
+        rows=tuple(students),
+        mean=statistics.mean(scores),
+        median=statistics.median(scores),
+        max_score=rows[0].max_score,
+        hardest=ranked[0].title,
+        pass_rate_chart=_pass_rate_chart([(g.title, full[g.name]) for g in ranked]),
+        histogram=_histogram(scores, rows[0].max_score),
+        counts=tuple(KindCount(kind, n) for kind, n in counts),
+        exercises=tuple(ExerciseRow(g.title, g.name, maxima[g.name], full[g.name], mean_share[g.name]) for g in ranked),
+        columns=tuple((g.title, g.name) for g in groups),
+        mistakes=mistakes_html if mistakes is not None else None,
+        similar=similar_html if similar is not None else None,
+    )
 
 
 def render(
@@ -174,76 +320,11 @@ def render(
     similar: list[SimilarPair] | None = None,
     mistakes: list[ExerciseMistakes] | None = None,
 ) -> str:
-    """The report as one HTML string; ``cell_points`` maps each graded cell to its points;
-    ``similar``, the pairs of similar submissions to list (None: the section is left out);
-    ``mistakes``, the class's recognised mistakes (:mod:`autograder.mistakes`; None: left out)."""
-    from .submission import flag_kind
-
-    parts = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
-        f"<title>{_esc(assignment)}: class report</title>",
-        f"<style>{CSS}</style></head><body><h1>{_esc(assignment)}: class report</h1>",
-    ]
-    if not rows:
-        parts.append("<p>No graded submissions.</p></body></html>")
-        return "".join(parts)
-    max_score = rows[0].max_score
-    scores = [r.score for r in rows]
-    maxima = {g.name: sum(cell_points.get(c, 0.0) for c in g.cells) for g in groups}
-    full = {g.name: sum(g.points(r) >= maxima[g.name] - 1e-9 for r in rows) / len(rows) for g in groups}
-    mean_share = {
-        g.name: statistics.mean(g.points(r) / maxima[g.name] if maxima[g.name] else 0 for r in rows) for g in groups
-    }
-    ranked = sorted(groups, key=lambda g: (full[g.name], mean_share[g.name]))
-    parts.append(
-        "<p class='summary'>"
-        f"<span>{len(rows)} students</span><span>mean {statistics.mean(scores):.1f} / {max_score:g}</span>"
-        f"<span>median {statistics.median(scores):g} / {max_score:g}</span>"
-        f"<span>hardest: {_esc(ranked[0].title)}</span></p>"
-    )
-    chart = _pass_rate_chart([(g.title, full[g.name]) for g in ranked])
-    parts.append(f"<img alt='pass rate per exercise' src='{chart}'>")
-    parts.append(f"<img alt='score histogram' src='{_histogram(scores, max_score)}'>")
-    counts = _flag_counts(rows)
-    parts.append(_flag_summary(counts, len(rows)))
-
-    parts.append(
-        "<h2>Exercises</h2><table><tr><th class='name'>exercise</th><th>catalogue name</th>"
-        "<th>points</th><th>full marks</th><th>mean share of points</th></tr>"
-    )
-    for g in ranked:
-        parts.append(
-            f"<tr><td class='name'>{_esc(g.title)}</td><td class='name'>{_esc(g.name)}</td>"
-            f"<td>{maxima[g.name]:g}</td><td>{100 * full[g.name]:.0f} %</td>"
-            f"<td>{100 * mean_share[g.name]:.0f} %</td></tr>"
-        )
-    parts.append("</table>")
-
-    parts.append("<h2>Students</h2><table><tr><th class='name'>student</th><th>score</th>")
-    parts += [f"<th title='{_esc(g.name)}'>{_esc(g.title)}</th>" for g in groups]
-    parts += [f"<th title='{_esc(kind.meaning)}'>{_esc(kind.label)}</th>" for kind, _ in counts]
-    parts.append("<th class='name'>flags</th></tr>")
-    for r in sorted(rows, key=lambda r: (-r.score, r.student)):
-        parts.append(f"<tr><td class='name'>{_esc(r.student)}</td><td>{r.score:g} / {r.max_score:g}</td>")
-        for g in groups:
-            p = g.points(r)
-            css = "full" if p >= maxima[g.name] - 1e-9 else "zero" if p == 0 else ""
-            parts.append(f"<td class='{css}'>{p:g}</td>")
-        kinds = [flag_kind(f).key for f in r.flags]
-        parts += [f"<td class='kind'>{kinds.count(kind.key) or ''}</td>" for kind, _ in counts]
-        parts.append(f"<td class='flags'>{_flags(r.flags)}</td></tr>")
-    parts.append("</table>")
-    if mistakes is not None:
-        from .mistakes import render as render_mistakes
-
-        parts.append(render_mistakes(mistakes, lambda x: _esc(printable(x, 100))))
-    if similar is not None:
-        from .similarity import render as render_similar
-
-        parts.append(render_similar(similar, lambda x: _esc(printable(x, 100))))
-    parts.append("</body></html>")
-    return "".join(parts)
+    """The report as one HTML string, from the template ``templates/report.html.j2``;
+    ``cell_points`` maps each graded cell to its points; ``similar``, the pairs of similar
+    submissions to list (None: the section is left out); ``mistakes``, the class's recognised
+    mistakes (:mod:`autograder.mistakes`; None: left out)."""
+    return _template().render(page=page(assignment, groups, cell_points, rows, similar, mistakes))
 
 
 def write_report(
