@@ -21,6 +21,7 @@ sometimes both sides of one), so gradients must add at branches.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import math
@@ -33,7 +34,7 @@ import numpy as np
 
 from .. import graph as G
 from ..gradcheck import Mistake, compare, numerical_gradient, relative_error
-from .base import Case, Exercise, Verdict, judge_rng, recognise, register
+from .base import Case, Exercise, KnownBug, Verdict, judge_rng, recognise, register
 
 __all__ = ["GateExercise", "GraphExercise", "apply", "evaluate", "lanes_graph", "random_graph"]
 
@@ -450,7 +451,14 @@ class GraphExercise(Exercise):
         grads = self.expect_array(v, outputs, "grads", (case.config["n_leaves"],), "the leaves' grads")
         if grads is not None:
             name = "d(output)/d(leaves)" + ("" if len(check) == len(grads) else f" ({len(check)} leaves sampled)")
-            v.checks.append(compare(name, grads, numeric, indices=[(k,) for k in check]))
+            c = compare(name, grads, numeric, indices=[(k,) for k in check])
+            if self.graded == "backward" and c.mistake == Mistake.ALL_ZEROS:
+                c.hint = (
+                    "no gradient reached the leaves: the sweep starts by setting the output's grad to 1, then runs "
+                    "each node's backward after that of every node using it (reverse topological order), so that "
+                    "the gradient flows from the output down to the leaves"
+                )
+            v.checks.append(c)
         return v
 
 
@@ -605,14 +613,17 @@ class GateExercise(Exercise):
         if len(right) < 2:
             return
         dz = case.arrays["dz"]
+        failed = {c.name.split()[0] for c in v.checks if not c.passed}
         for c in v.checks:
             key = c.name.split()[0]
             if key not in right or c.passed:
                 continue
             other = "dy" if key == "dx" else "dx"
-            candidates = [
-                (Mistake.SWAPPED, "dx and dy are exchanged: each input got the other one's gradient", right[other])
-            ]
+            candidates = []
+            if other in failed:  # an exchange makes both wrong (a right dx and a dy of dz is not one)
+                candidates.append(
+                    (Mistake.SWAPPED, "dx and dy are exchanged: each input got the other one's gradient", right[other])
+                )
             if "upstream" in self.known:
                 local = np.asarray(right[key]) / np.where(dz == 0, 1.0, dz)
                 candidates.append(
@@ -637,5 +648,131 @@ class GateExercise(Exercise):
 register(GateExercise("graphs.MulGate.backward", "MulGate.backward", G.MulGate, known=("upstream",)))
 register(GateExercise("graphs.AddGate.backward", "AddGate.backward", G.AddGate))
 register(GateExercise("graphs.MaxGate.backward", "MaxGate.backward", G.MaxGate, gap=1e-3, known=("routing",)))
-register(GraphExercise("graphs.Value.ops", "Value's local backward closures", "ops", _ops_settings))
-register(GraphExercise("graphs.Value.backward", "Value.backward", "backward", _backward_settings))
+_ops = register(GraphExercise("graphs.Value.ops", "Value's local backward closures", "ops", _ops_settings))
+_backward = register(GraphExercise("graphs.Value.backward", "Value.backward", "backward", _backward_settings))
+
+# ----------------------------------------------------------------------------------------
+# Known mistakes, recognised by running them (base.KnownBug)
+# ----------------------------------------------------------------------------------------
+
+#: A wrong local backward: (the node's first input, its second or None, the node) -> the closure.
+LocalBackward = Callable[[G.Value, G.Value | None, G.Value], Callable[[], None]]
+
+
+def _value_with(op: str, local: LocalBackward) -> type:
+    """A Value class whose operations are the library's except ``op``'s local backward, which is
+    ``local``; every node it makes, constants included, is of the class (as a student's are)."""
+
+    class WrongValue(G.Value):
+        def _lift(self, other: Any) -> G.Value:
+            return other if isinstance(other, G.Value) else WrongValue(other)
+
+    def method(name: str) -> Callable:
+        def apply_op(self: G.Value, *other: Any) -> G.Value:
+            lifted = self._lift(other[0]) if other else None
+            out = getattr(G.Value, name)(self, *([lifted] if other else []))
+            out.__class__ = WrongValue
+            if name == op:
+                out._backward = local(self, lifted, out)
+            return out
+
+        return apply_op
+
+    for name in PRIMITIVES:
+        setattr(WrongValue, name, method(name))
+    return WrongValue
+
+
+def _add_overwrites(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    def backward() -> None:
+        a.grad = out.grad
+        b.grad = out.grad
+
+    return backward
+
+
+def _mul_without_upstream(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    def backward() -> None:
+        a.grad += b.data
+        b.grad += a.data
+
+    return backward
+
+
+def _pow_without_minus_one(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    def backward() -> None:
+        a.grad += b.data * a.data**b.data * out.grad
+
+    return backward
+
+
+def _tanh_without_square(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    def backward() -> None:
+        a.grad += (1.0 - out.data) * out.grad
+
+    return backward
+
+
+def _sigmoid_without_one_minus(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    def backward() -> None:
+        a.grad += out.data * out.grad
+
+    return backward
+
+
+_ops.known_bug_ignores = ("overridden",)  # bookkeeping: which methods the class defines
+_ops.known_bugs = (
+    KnownBug(
+        "+ overwrites .grad",
+        "a node used twice (x + x, or x in two operations) keeps only its last gradient: __add__'s backward "
+        "assigns (=) into the inputs' .grad, where it must add (+=), since gradients add at branches",
+        _value_with("__add__", _add_overwrites),
+    ),
+    KnownBug(
+        "* not times out.grad",
+        "__mul__'s backward adds the local derivative (the other input's value) without multiplying it by "
+        "out.grad, the gradient arriving from above: the chain rule multiplies the two",
+        _value_with("__mul__", _mul_without_upstream),
+    ),
+    KnownBug(
+        "xᵏ instead of xᵏ⁻¹",
+        "__pow__'s backward uses k·xᵏ: the derivative of xᵏ is k·xᵏ⁻¹, the exponent goes down by one",
+        _value_with("__pow__", _pow_without_minus_one),
+    ),
+    KnownBug(
+        "1 − t instead of 1 − t²",
+        "tanh's backward uses 1 − t, with t = tanh(x) the output: the derivative of tanh is 1 − t²",
+        _value_with("tanh", _tanh_without_square),
+    ),
+    KnownBug(
+        "σ instead of σ(1 − σ)",
+        "sigmoid's backward uses s = σ(x) alone: the derivative of the sigmoid is s (1 − s)",
+        _value_with("sigmoid", _sigmoid_without_one_minus),
+    ),
+)
+
+
+class _BreadthFirstBackward(G.Value):
+    def backward(self) -> None:
+        order, seen, queue = [], {id(self)}, collections.deque([self])
+        while queue:
+            node = queue.popleft()
+            order.append(node)
+            for child in node._prev:
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    queue.append(child)
+        self.grad = 1.0
+        for node in order:
+            node._backward()
+
+
+_backward.known_bugs = (
+    KnownBug(
+        "breadth-first, not topological",
+        "your sweep visits the nodes level by level from the output (breadth first), so a node that feeds "
+        "several others can pass its gradient on before all of them have added theirs: each node's backward "
+        "must run after that of every node using it (reverse topological order)",
+        _BreadthFirstBackward,
+    ),
+)
