@@ -21,7 +21,10 @@ says ``cells`` on its channel to the grader (a socket, ``BACKPROP_GRADER_FD``); 
 every other process of the run and sends the cases one at a time, each with the write end of a
 pipe of its own. The case runs in a forked child, the only process that keeps that end: the
 child writes its result there (:func:`course.exercises.base.pack_result`) and exits, and the
-grader reads it, within a byte budget, as the result of that case and of no other.
+grader reads it, within a byte budget, as the result of that case and of no other. The
+child lowers its own CPU limit, but nothing here is relied on for it: the notebook's code runs
+in this process and may have patched anything, so the grader holds each case to its budget
+from outside (``autograder.engine._CaseWatch``).
 
 Some checks build their cases from reference code that other checks of the assignment grade
 (the layers of a Sequential network): the grader sends them last, after it has read every

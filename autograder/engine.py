@@ -40,6 +40,7 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ import psutil
 from course.exercises import get
 from course.exercises.base import Case, Verdict, judge_case, unpack_result
 
-from . import sandbox, withhold
+from . import cgroup, sandbox, withhold
 from .cells import MARKERS, parse_test_cell
 from .flags import MAX_TEXT, Flag, texts
 from .pool import kill_processes
@@ -81,6 +82,8 @@ CHECK_UID_OFFSET = 100_000
 #: The largest file read back from the sandbox.
 MAX_RESULT_BYTES = 64 * 2**20
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
+#: How often the grader looks at a running case's processes and CPU time.
+WATCH_SECONDS = 0.05
 
 
 @dataclass
@@ -278,13 +281,17 @@ def _pid_namespace(pid: int) -> str | None:
         return None
 
 
-def _read_pipe(fd: int, limit: int, deadline: float) -> bytes | None:
+def _read_pipe(fd: int, limit: int, deadline: float, over: Callable[[], bool] | None = None) -> bytes | None:
     """What comes through the read end ``fd`` until every writer has closed it (b"" if nothing),
-    None past ``limit`` bytes; gives up at ``deadline``. Closes ``fd``."""
+    None past ``limit`` bytes; gives up at ``deadline``, or as soon as ``over()`` (asked every
+    :data:`WATCH_SECONDS` while it waits) says so. Closes ``fd``."""
     chunks, got = [], 0
     try:
         while True:
-            ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
+            left = max(0.0, deadline - time.monotonic())
+            ready = select.select([fd], [], [], left if over is None else min(left, WATCH_SECONDS))[0]
+            if not ready and over is not None and left > WATCH_SECONDS and not over():
+                continue
             if not ready:
                 return b""  # the case did not finish in time: nothing it wrote counts
             chunk = os.read(fd, 1 << 20)
@@ -491,6 +498,96 @@ def _groups(jobs: list[tuple[dict, Case]]) -> list[_Group]:
     return groups + [_Group(without(key), by_key[key]) for key in keys[1:]]
 
 
+class _CaseWatch:
+    """Holds one case to its CPU budget from outside the sandbox, whatever the notebook's code
+    did to the checking process (patched ``resource.setrlimit``, ``os.fork``, SIGXCPU ignored):
+    every process of the run but the checking process itself (the case's child and whatever it
+    forks) gets the case's CPU limit set on it by the grader (``prlimit``, which the sandbox's
+    uid cannot raise again; it counts from the process's start, so setting it a moment late
+    loses nothing); and the CPU time of the whole run while the case goes on, the checking
+    process included, may not pass the case's budget (the run's control group counts it, exited
+    processes too; without one, the live processes and what the checking process reaped).
+    Past it, the case's processes are killed and its result does not count.
+
+    Only when grading as root with a uid per run (:meth:`_CheckRun._stop_strays` found the
+    checking process); otherwise the child's own rlimit and the run's totals hold alone."""
+
+    #: CPU seconds beyond the budget for starting the case (fork, loading its arrays).
+    SLACK = 1.0
+
+    def __init__(
+        self, cpu_seconds: float, checker: psutil.Process | None, uid: int, group: cgroup.Cgroup | None
+    ) -> None:
+        self.cpu, self.checker, self.uid, self.group = float(cpu_seconds), checker, uid, group
+        self.limited: set[tuple[int, float]] = set()
+        self.exceeded = False
+        self.start = self._used([]) if checker is not None else 0.0
+
+    def _processes(self) -> list[psutil.Process]:
+        """The run's processes but the checking process: those of its control group, or of its
+        uid in its PID namespace."""
+        assert self.checker is not None
+        if self.group is not None:
+            pids = self.group.pids()
+        else:
+            namespace = _pid_namespace(self.checker.pid)
+            pids = [pid for pid in psutil.pids() if _pid_namespace(pid) == namespace]
+        found = []
+        for pid in pids:
+            if pid == self.checker.pid:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                if proc.uids().real == self.uid and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except psutil.Error:
+                continue
+        return found
+
+    def _used(self, procs: list[psutil.Process]) -> float:
+        if self.group is not None:
+            return self.group.cpu_seconds()
+        total = 0.0
+        for proc in [self.checker, *procs]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+            except psutil.Error:
+                continue
+        return total
+
+    def spent(self) -> float:
+        """The CPU seconds the run has used since the case began (as :meth:`over` counts them)."""
+        if self.checker is None:
+            return 0.0
+        try:
+            return self._used(self._processes()) - self.start
+        except psutil.Error:
+            return 0.0
+
+    def over(self) -> bool:
+        """Limit the case's processes; True (and they are killed) once the case is over budget."""
+        if self.checker is None or self.exceeded:
+            return self.exceeded
+        try:
+            procs = self._processes()
+        except psutil.Error:
+            return False
+        limit = max(1, int(self.cpu))
+        for proc in procs:
+            try:
+                key = (proc.pid, proc.create_time())
+                if key not in self.limited:
+                    proc.rlimit(psutil.RLIMIT_CPU, (limit, limit + 1))
+                    self.limited.add(key)
+            except psutil.Error:
+                continue
+        if self._used(procs) - self.start > self.cpu + self.SLACK:
+            self.exceeded = True
+            kill_processes(procs, timeout=5)
+        return self.exceeded
+
+
 def _private_dir(path: Path, uid: int) -> Path:
     """A fresh folder only ``uid`` can enter (when grading as root), so that one run of a
     notebook cannot read another's work."""
@@ -593,6 +690,14 @@ class _CheckRun(_NotebookRun):
         self.results: dict[str, tuple[dict[str, bytes], list[str]]] = {}
         self.why: dict[str, str] = {}
         self.socket_inode: int | None = None  # the run's end of its channel: tells its processes apart
+        #: The checking process (found once its cells are done) and the run's control group.
+        self.checker: psutil.Process | None = None
+        self.cgroup: cgroup.Cgroup | None = None
+        self.started = threading.Event()
+
+    def _started(self, group: cgroup.Cgroup | None) -> None:
+        self.cgroup = group
+        self.started.set()
 
     def prepare(self) -> None:
         _private_dir(self.workdir, self.uid)
@@ -643,9 +748,11 @@ class _CheckRun(_NotebookRun):
                 hidden=hidden_paths,
                 env=env,
                 pass_fds=(theirs.detach(),),
+                on_start=self._started,
                 **library,
             )
         finally:
+            self.started.set()
             serve.join()  # the run is over: its end of the socket is closed, so this returns
 
     def _serve(self, sock: socket.socket) -> None:
@@ -655,6 +762,7 @@ class _CheckRun(_NotebookRun):
             with sock:
                 if _receive(sock, deadline).get("op") != "cells":
                     return
+                self.started.wait(10)  # the sandbox has told this run its control group
                 problem = self._stop_strays()
                 if problem is not None:
                     self.why.update({job["key"]: problem for job, _ in self.jobs})
@@ -685,10 +793,16 @@ class _CheckRun(_NotebookRun):
             os.close(write_end)
         budget = 4 * sum(a.nbytes for a in case.arrays.values()) + self.RESULT_MARGIN_BYTES
         case_deadline = min(deadline, time.monotonic() + 3 * self.cpu_seconds + 10)
-        data = _read_pipe(read_end, min(budget, MAX_RESULT_BYTES), case_deadline)
+        watch = _CaseWatch(self.cpu_seconds, self.checker, self.uid, self.cgroup)
+        data = _read_pipe(read_end, min(budget, MAX_RESULT_BYTES), case_deadline, watch.over)
         if _receive(sock, deadline).get("op") != "done":
             raise ValueError("the run broke the protocol")
-        if data is None:
+        if watch.exceeded or (not data and watch.spent() >= self.cpu_seconds):
+            self.why[job["key"]] = (
+                f"it used more than the {self.cpu_seconds} s of CPU time a case may use "
+                "(is it computed numerically, or waiting in a loop?)"
+            )
+        elif data is None:
             self.why[job["key"]] = f"its result was larger than the {budget} bytes a result of this case may have"
         elif data:
             decoded = unpack_result(data, self.MAX_NAMES)
@@ -722,6 +836,7 @@ class _CheckRun(_NotebookRun):
         if not holders:  # not run as that uid (no sandbox, and the interpreter is only root's)
             return None
         checker = min(holders, key=lambda p: (p.info["create_time"], p.pid))
+        self.checker = checker
         namespace = _pid_namespace(checker.pid)
         if namespace is not None and namespace != _pid_namespace(os.getpid()):
             strays = [p for p in mine if p.pid != checker.pid and _pid_namespace(p.pid) == namespace]
@@ -755,9 +870,9 @@ class _CheckRun(_NotebookRun):
 
     def limits(self) -> sandbox.Limits:
         """The checking process runs the cells and starts the cases; each case is a child that
-        sets a CPU limit of its own (a new process counts from 0). So the per-process limit
-        bounds what a cell that switches off its timer can spend, and what a case can, should
-        the notebook's code stop the child from lowering its limit. All processes together
+        sets a CPU limit of its own (a new process counts from 0), and the grader holds every
+        case to that budget from outside whatever the child does (:class:`_CaseWatch`). So the
+        per-process limit bounds what a cell that switches off its timer can spend. All processes together
         (cells, cases, anything they fork) get the cells' budget, the margin and each case's
         budget, never more than the run's fixed cap ``run_seconds``, which is also its wall
         clock, whatever the number of cells or checks."""

@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -425,6 +425,7 @@ def run(
     binds: Sequence[tuple[str | Path, str | Path]] = (),
     pass_fds: Sequence[int] = (),
     use_cgroups: bool = True,
+    on_start: Callable[[cgroup.Cgroup | None], None] | None = None,
 ) -> Result:
     """Run ``argv`` in ``workdir`` (the only writable place) inside the sandbox.
 
@@ -441,7 +442,8 @@ def run(
     pass the environment the command needs to find them, such as ``PYTHONPATH``, in ``env``).
     ``pass_fds`` are file descriptors the command inherits (pipes to talk to it while it runs);
     they are closed here once it has started, so that the other ends see end-of-file when it
-    is gone.
+    is gone. ``on_start`` is called, once the command has started, with the run's control group
+    (None without one), so that the caller can watch what the run uses while it goes on.
     """
     passed = list(pass_fds)
     group: cgroup.Cgroup | None = None
@@ -503,6 +505,8 @@ def run(
             finally:
                 _close(passed)
             try:
+                if on_start is not None:
+                    on_start(group)
                 if stdin is not None:
                     try:
                         proc.stdin.write(stdin)
