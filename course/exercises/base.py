@@ -131,8 +131,7 @@ class Verdict:
         lines = [f"{self.exercise} on {self.case}: {status}"]
         for p in self.problems:
             lines.append(f"  - {p}")
-        for _, hint in self.recognised:
-            lines.append(f"    hint: {hint}")
+        lines += [f"    hint: {hint}" for _, hint in self.recognised if hint]
         if self.flags:
             lines.append(
                 "  (many people reach for finite differences in good faith, and they are the right tool for "

@@ -18,7 +18,7 @@ from .. import gradcheck
 from ..activations import log_softmax, sigmoid, softmax
 from ..gradcheck import TOLERANCE, TensorCheck
 from ..layers import Layer, Parameter
-from .base import Case, Exercise, Verdict, register
+from .base import Case, Exercise, KnownBug, Verdict, get, register
 from .kinds import FunctionExercise, LayerExercise
 
 __all__ = ["NumericalGradientExercise", "RelativeErrorExercise", "Swish", "TEST_FUNCTIONS"]
@@ -194,10 +194,20 @@ class NumericalGradientExercise(Exercise):
         after = outputs.get("x_after")
         if isinstance(after, np.ndarray) and after.shape == x.shape and not np.array_equal(after, x):
             k = tuple(int(i) for i in np.argwhere(after != x)[0])
-            v.problems.append(
-                f"x was not restored exactly: x{list(k)} is {after[k]!r} afterwards, it was {x[k]!r}. Save the "
-                "old value and assign it back (adding h and subtracting it again can change the last bits)"
-            )
+            roundoff = np.all(np.abs(after - x) <= 1e-12 * np.maximum(np.abs(x), 1.0))
+            if roundoff:
+                v.problems.append(
+                    f"x was not restored exactly: x{list(k)} is {after[k]!r} afterwards, it was {x[k]!r}. Save the "
+                    "old value and assign it back (adding h and subtracting it again can change the last bits)"
+                )
+                v.recognised.append(("x restored by arithmetic", ""))
+            else:
+                v.problems.append(
+                    f"x was not restored exactly: x{list(k)} is {after[k]!r} afterwards, it was {x[k]!r} (moved by "
+                    f"{after[k] - x[k]:.3g}). After its two evaluations, put each entry back to its old value (save "
+                    "it, assign it back): otherwise every later entry is differentiated at a moved point"
+                )
+                v.recognised.append(("x not restored", ""))
         grad = self.expect_array(v, outputs, "grad", x.shape, "the gradient your function returns")
         if grad is None:
             return v
@@ -207,11 +217,13 @@ class NumericalGradientExercise(Exercise):
         weight = 1.0 if grad_out is None else grad_out
         floor = self.FLOOR * float(np.sum(np.abs(np.asarray(f(live), dtype=np.float64) * weight)))
         check = _compare(v, "gradient", grad, reference, floor)
-        _compare(v, "gradient (against the exact derivative)", grad, self._exact(arrays, cfg), floor)
+        exact = _compare(v, "gradient (against the exact derivative)", grad, self._exact(arrays, cfg), floor)
         if not check.passed:
             name, hint = self._hint(grad, f, live, grad_out, cfg)
             if hint:
                 check.hint, check.mistake = hint, name
+                if not exact.passed:  # the same mistake: its generic hint ("times 2") would name it twice
+                    exact.hint, exact.mistake = "", name
         return v
 
     @staticmethod
@@ -405,3 +417,73 @@ class SwishExercise(LayerExercise):
 
 
 register(SwishExercise("gradients.Swish.backward", "Swish.backward", Swish, _swish_settings))
+
+
+# ----------------------------------------------------------------------------------------
+# Known mistakes, recognised by running them (base.KnownBug)
+# ----------------------------------------------------------------------------------------
+
+
+def _relative_error_without_floor(a: Array, b: Array) -> float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.max(np.abs(a - b) / (np.abs(a) + np.abs(b)))
+
+
+def _relative_error_larger_of_two(a: Array, b: Array) -> float:
+    return np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-8))
+
+
+def _relative_error_mean(a: Array, b: Array) -> float:
+    return np.mean(gradcheck._elementwise_error(np.asarray(a), np.asarray(b)))
+
+
+get("gradients.relative_error").known_bugs = (
+    KnownBug(
+        "no floor",
+        "where a and b are both 0 (or tiny), |a − b| / (|a| + |b|) divides 0 by 0: the denominator has a floor, "
+        "max(|a| + |b|, 1e-8), which keeps it away from zero",
+        _relative_error_without_floor,
+    ),
+    KnownBug(
+        "max(|a|, |b|) in the denominator",
+        "your denominator is the larger of |a| and |b|: the course's relative error divides by their sum, "
+        "|a| + |b| (floored at 1e-8), which makes it at most 1",
+        _relative_error_larger_of_two,
+    ),
+    KnownBug(
+        "mean, not max",
+        "your result is the mean of the entries' relative errors: a gradient check reports the worst entry, "
+        "the maximum, since one wrong entry is enough to make a gradient wrong",
+        _relative_error_mean,
+    ),
+)
+
+
+class _SwishWithoutXInBeta(Swish):
+    def backward(self, grad_out: ArrayLike) -> Array:
+        slope = self.s * (1.0 - self.s)
+        self.beta.grad += (grad_out * self.x * slope).sum(axis=0)
+        return grad_out * (self.s + self.beta.data * self.x * slope)
+
+
+class _SwishWithoutBetaInX(Swish):
+    def backward(self, grad_out: ArrayLike) -> Array:
+        slope = self.s * (1.0 - self.s)
+        self.beta.grad += (grad_out * self.x * self.x * slope).sum(axis=0)
+        return grad_out * (self.s + self.x * slope)
+
+
+get("gradients.Swish.backward").known_bugs = (
+    KnownBug(
+        "x missing in dβ",
+        "dL/dβ is missing a factor x: β enters through βx, so the chain rule through σ(βx) brings out one x, "
+        "and the x in front of σ another, x² s(1 − s) in all",
+        _SwishWithoutXInBeta,
+    ),
+    KnownBug(
+        "β missing in dx",
+        "dL/dx is missing a factor β: x enters σ(βx) multiplied by β, so the chain rule through the sigmoid "
+        "brings out β (the term β x s(1 − s))",
+        _SwishWithoutBetaInX,
+    ),
+)
