@@ -281,7 +281,7 @@ def load_digits() -> tuple[Array, Labels]:
     y : ndarray of int64, shape (1797,)
         The digit 0..9.
     """
-    source = resources.files("course").joinpath("_data", "digits.npz")
+    source = resources.files("course") / "_data" / "digits.npz"
     with source.open("rb") as f, np.load(f, allow_pickle=False) as archive:
         pixels, labels = archive["X"], archive["y"]
     if pixels.shape != _DIGITS_SHAPE or labels.shape != _DIGITS_SHAPE[:1]:

@@ -13,6 +13,7 @@ Shapes: N is the batch size, D the number of input features, M the number of out
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -104,7 +105,7 @@ class Layer:
             )
         return grad_out
 
-    def _saved(self, name: str) -> Array:
+    def _saved(self, name: str) -> NDArray[Any]:
         value = getattr(self, name, None)
         if value is None:
             raise RuntimeError(
@@ -161,7 +162,8 @@ class Linear(Layer):
         grad_out = self._grad_out(grad_out, (x.shape[0], self.out_features))
         self.W.grad += x.T @ grad_out
         self.b.grad += grad_out.sum(axis=0)
-        return grad_out @ self.W.data.T if self.input_grad else None
+        # None only with input_grad=False: a first layer, whose dL/dx nobody reads.
+        return grad_out @ self.W.data.T if self.input_grad else None  # type: ignore[return-value]
 
 
 class LinearSigmoid(Layer):
@@ -372,12 +374,12 @@ class Sequential(Layer):
     def forward(self, x: ArrayLike) -> Array:
         for layer in self.layers:
             x = layer.forward(x)
-        return x
+        return x  # type: ignore[return-value]  # the last layer's output (x itself with no layers)
 
     def backward(self, grad_out: ArrayLike) -> Array:
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
-        return grad_out
+        return grad_out  # type: ignore[return-value]  # the first layer's dL/dx (as given with no layers)
 
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]

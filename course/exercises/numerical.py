@@ -276,7 +276,7 @@ def _held_arrays(obj: Any) -> list[np.ndarray]:
     held = getattr(obj, "__dict__", None)
     if not isinstance(held, dict) or len(held) > 32:
         return []
-    arrays = []
+    arrays: list[np.ndarray] = []
     for value in held.values():
         value = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
         if isinstance(value, dict) and len(value) <= 16:
