@@ -6,10 +6,13 @@ even mix them):
 
 ==========================  ===============================================================
 plain folder                ``<student_id>/<notebook>.ipynb``
-Moodle, in folders          ``Jane Doe_1001_assignsubmission_file_/layers.ipynb``
+Moodle, in folders          ``Jane Doe_1001_assignsubmission_file/layers.ipynb`` (4.1 and later),
+                            ``Jane Doe_1001_assignsubmission_file_/layers.ipynb`` (3.1 to 4.0)
 Moodle, flat                ``Jane Doe_1001_assignsubmission_file_layers.ipynb``
+Moodle, blind marking       ``Participant_1001_assignsubmission_file/layers.ipynb`` (or flat)
 Canvas                      ``doejane_12345_67890_layers.ipynb`` (user id 12345, file id 67890),
-                            late ``doejane_LATE_12345_67890_layers.ipynb``, a file uploaded again
+                            late ``doejane_late_12345_67890_layers.ipynb``, anonymous grading
+                            ``12345_67890_layers.ipynb``, a file uploaded again
                             ``layers-1.ipynb``, ``layers-2.ipynb``
 Blackboard                  ``<Assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>``
                             with its receipt ``<Assignment>_<username>_attempt_<date>.txt``
@@ -24,6 +27,42 @@ highest file id (then the highest ``-N``), Blackboard's latest attempt, elsewher
 A zip is extracted by :func:`extract_zip`: regular files only, no absolute or ``..`` names, no
 links, with caps on the number of entries and on the bytes actually written.
 """
+
+# Where these names come from (the LMSs' own code where their help pages say less):
+#
+# Moodle: mod/assign/classes/downloader.php (moodle/moodle, Moodle 4.1 and later,
+#   https://github.com/moodle/moodle/blob/main/mod/assign/classes/downloader.php), and before it
+#   assign::download_submissions() in mod/assign/locallib.php (Moodle 3.1 to 4.0). The prefix is
+#   clean_filename(str_replace('_', ' ', <full name>) . '_' . get_uniqueid_for_user()): the
+#   participant number, which is per assignment (table assign_user_mapping), underscores of the
+#   name turned into spaces, other characters kept (accents and spaces included). With blind
+#   marking the name is get_string('participant') = "Participant". "Download submissions in
+#   folders" (user preference assign_downloadasfolders, default on; help string
+#   downloadasfolders_help in mod/assign/lang/en/assign.php: "Each submission is then put in a
+#   separate folder, with the folder structure kept for any subfolders, and files are not
+#   renamed"): <prefix>_assignsubmission_file<filepath><file> in 4.1 and later, with a "_" after
+#   "file" in 3.1 to 4.0; off: <prefix>_assignsubmission_file_<file>. Online text is
+#   <prefix>_assignsubmission_onlinetext_... (no notebook). Team submissions are named by the
+#   group (4.1 and later: "<group name>_<group id>"), which is no student: not supported.
+# Canvas: ContentZipper#zip_assignment in app/models/content_zipper.rb (instructure/canvas-lms):
+#   get_filename joins [sortable name, "LATE" if late, user id] with "_", then
+#   sanitize_file_name drops every non-word character and lower-cases it all ("Doe, Jane" ->
+#   "doejane", so "LATE" arrives as "late"); add_upload_submission appends
+#   "_<attachment id>_<display name>". Without a name under anonymous grading. A display name
+#   that exists already in the student's files is made unique by Attachment.make_unique_filename
+#   (app/models/attachment.rb): "layers-1.ipynb", "layers-2.ipynb" ..., after 8 tries
+#   "layers-<uuid>.ipynb". Canvas's help pages ("How do I download all student submissions for
+#   an assignment?") show the download but not its names; none was found stored.
+# Blackboard Learn (Original course view), Grade Center > column menu > "Assignment File
+#   Download": no page of Blackboard's own documentation describing the names was found (Learn is
+#   not open source). The layout here is the one described by tools that read these downloads:
+#   terr-steak/bb-file-cleanup (README: files renamed "assignmentname_username_attempt_datetime_
+#   filename.ext", and a text file "assignmentname_username_attempt_datetime.txt" per student),
+#   vangef/BBGradebookOrganiser (docs/instructions.md: the menu path) and nbgrader's own
+#   zip_collect tests (nbgrader/tests/apps/test_nbgrader_zip_collect.py:
+#   "{}_{}_attempt_{}_{}.ipynb"). The receipt's lines ("Name: Full Name (username)", "Original
+#   filename:", "Filename:") are from such receipts as instructors have shown them, not from a
+#   documented format: without a receipt the username of the file name is used.
 
 from __future__ import annotations
 
@@ -50,16 +89,22 @@ __all__ = [
     "write_students",
 ]
 
-MOODLE = re.compile(r"^(?P<name>[^_]*)_(?P<number>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+#: ``<name>_<participant>_assignsubmission_<plugin>`` then ``/`` (a folder; 4.1 and later),
+#: ``_/`` (a folder; 3.1 to 4.0) or ``_<file>`` (flat).
+MOODLE = re.compile(r"^(?P<name>[^_]*)_(?P<number>\d+)_assignsubmission_(?P<plugin>[a-z]+)(?:_(?P<file>.*))?$")
 CANVAS = re.compile(
-    r"^(?P<name>[^_\d][^_]*(?:_[^_\d][^_]*)*?)_(?:(?P<late>LATE)_)?(?P<user>\d+)_(?P<file_id>\d+)_(?P<file>.+)$"
+    r"^(?:(?P<name>[^_\d][^_]*(?:_[^_\d][^_]*)*?)_)??(?:(?P<late>late|LATE)_)?"
+    r"(?P<user>\d+)_(?P<file_id>\d+)_(?P<file>.+)$"
 )
 BLACKBOARD = re.compile(
     r"^(?P<assignment>.+)_(?P<user>[^_]+)_attempt_(?P<when>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)(?:_(?P<file>.+)|\.txt)$"
 )
 PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 #: ``layers-2.ipynb`` (Canvas), ``layers (2).ipynb`` (browsers): the same notebook uploaded again.
-AGAIN = re.compile(r"^(?P<stem>.+?)(?:-(?P<n>\d+)| \((?P<m>\d+)\))$")
+#: After 8 tries Canvas gives up counting: ``layers-<uuid>.ipynb``.
+AGAIN = re.compile(
+    r"^(?P<stem>.+?)(?:-(?P<n>\d+)| \((?P<m>\d+)\)|-(?P<uuid>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}))$"
+)
 #: Blackboard's receipt: "Name: Jane Doe (jdoe)" and, per file, "Original filename:" then "Filename:".
 RECEIPT_NAME = re.compile(r"^Name:\s*(?P<name>.*?)\s*\((?P<user>[^()]+)\)\s*$", re.M)
 RECEIPT_FILES = re.compile(r"Original filename:\s*(?P<original>.+?)\s*\n\s*Filename:\s*(?P<stored>.+?)\s*$", re.M)
@@ -121,7 +166,7 @@ def _again(stem: str) -> tuple[str, int]:
     m = AGAIN.match(stem)
     if not m:
         return stem, 0
-    return m["stem"], int(m["n"] or m["m"])
+    return m["stem"], int(m["n"] or m["m"] or 9)
 
 
 def notebook_key(name: str) -> tuple[str, int]:
@@ -176,9 +221,11 @@ def read_download(root: Path) -> tuple[Path, Download]:
         is_dir, is_link = stat.S_ISDIR(st.st_mode), stat.S_ISLNK(st.st_mode)
         if (m := MOODLE.match(name)) and (is_dir or m["file"]):
             s = download.student(m["number"], "moodle", m["name"], m["number"])
-            if is_dir:
+            if is_dir and m["plugin"] == "file":
                 for inner in sorted(os.listdir(path)):
                     s.files.append(LmsFile(path / inner, inner, notebook_order(inner)))
+            elif is_dir:
+                pass  # other plugins (onlinetext, comments) hold no notebook: left out quietly
             elif m["plugin"] == "file":
                 s.files.append(LmsFile(path, m["file"], notebook_order(m["file"])))
             elif is_link:

@@ -7,6 +7,13 @@ student import`` reads works as it is); optional columns: ``first_name``, ``last
 download names them: Canvas's user id, Moodle's participant number, Blackboard's username).
 A download's student whose LMS number or full name (Canvas's "lastfirst" too) is on the roster
 is graded under the roster's id.
+
+Moodle numbers the participants of each assignment anew (a student is 1001 in one assignment
+and 2077 in the next, and 1001 may then be someone else), so a Moodle download is matched by
+the student's full name first; its participant number counts only where the download names no
+one (blind marking: "Participant") or the roster gives that student no name, and then only for
+the assignment whose numbers the roster holds. Canvas's user id and Blackboard's username are the
+same in every assignment and are matched first.
 """
 
 from __future__ import annotations
@@ -87,13 +94,26 @@ def from_gradebook(db_url: str, course_id: str) -> list[RosterStudent]:
         ]
 
 
-def match(roster: list[RosterStudent], lms_number: str, lms_name: str) -> RosterStudent | None:
-    """The roster's student with this LMS number, or else with this full name (one only)."""
-    if lms_number:
-        for r in roster:
-            if r.lms_id and r.lms_id == lms_number:
-                return r
-    if lms_name:
+def match(roster: list[RosterStudent], lms_number: str, lms_name: str, lms: str = "") -> RosterStudent | None:
+    """The roster's student with this LMS number, or else with this full name (one only); for
+    ``lms == "moodle"`` the full name first (see the module docstring)."""
+    by_number = [r for r in roster if lms_number and r.lms_id and r.lms_id == lms_number][:1]
+    if lms != "moodle" and by_number:
+        return by_number[0]
+    by_name = _by_name(roster, lms_name)
+    if by_name is not None:
+        return by_name
+    if by_number and (lms_name.casefold() in BLIND_NAMES or not by_number[0].name):
+        return by_number[0]
+    return None
+
+
+#: The name Moodle gives every student of a blind-marked assignment (English; the site's language).
+BLIND_NAMES = {"", "participant"}
+
+
+def _by_name(roster: list[RosterStudent], lms_name: str) -> RosterStudent | None:
+    if lms_name and lms_name.casefold() not in BLIND_NAMES:
         named = [r for r in roster if r.name and r.name.casefold() == lms_name.casefold()]
         if not named:  # Canvas names files "lastfirst": doejane, or doe_jane
             named = [r for r in roster if r.name and _last_first(r.name) == _squash(lms_name)]
