@@ -305,7 +305,7 @@ def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> _
     kept: list[lms.LmsStudent] = []
     any_notebook = False
     for s in download.students.values():
-        on_roster = match(roster, s.lms_number, s.lms_name) if s.lms != "folder" else None
+        on_roster = match(roster, s.lms_number, s.lms_name, s.lms) if s.lms != "folder" else None
         student = on_roster.student_id if on_roster else s.student_id
         if s.lms == "folder" and s.link:
             sub = _linked_folder(student, source_digest, base / s.student_id)
