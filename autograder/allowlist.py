@@ -79,6 +79,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "GraphExercise.run",
         "GateExercise.__init__",
         "GateExercise.run",
+        # The catalogue builds its known-bug classes of Value at import: a class whose
+        # operations are the library's (withheld here) but one, whose local backward is a wrong
+        # one (withheld too). It computes nothing itself.
+        "_value_with",
+        "_value_with.<locals>.WrongValue._lift",
+        "_value_with.<locals>.method",
+        "_value_with.<locals>.method.<locals>.apply_op",
     ),
     "course.exercises.kinds": (
         "away_from",

@@ -787,13 +787,13 @@ class _CheckRun(_NotebookRun):
         buffer = io.BytesIO()
         np.savez(buffer, **case.arrays)
         read_end, write_end = os.pipe()
+        watch = _CaseWatch(self.cpu_seconds, self.checker, self.uid, self.cgroup)  # before the case exists
         try:
             _send(sock, {"op": "case", "check": job}, buffer.getvalue(), fds=[write_end])
         finally:
             os.close(write_end)
         budget = 4 * sum(a.nbytes for a in case.arrays.values()) + self.RESULT_MARGIN_BYTES
         case_deadline = min(deadline, time.monotonic() + 3 * self.cpu_seconds + 10)
-        watch = _CaseWatch(self.cpu_seconds, self.checker, self.uid, self.cgroup)
         data = _read_pipe(read_end, min(budget, MAX_RESULT_BYTES), case_deadline, watch.over)
         if _receive(sock, deadline).get("op") != "done":
             raise ValueError("the run broke the protocol")
