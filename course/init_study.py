@@ -16,6 +16,7 @@ schemes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -89,7 +90,7 @@ def layer_statistics(
             act_mean=float(outputs[i].mean()),
             act_std=float(outputs[i].std()),
             grad_std=float(grads[i].std()),
-            weight_grad_std=float(net[2 * i].W.grad.std()),
+            weight_grad_std=float(cast(Linear, net[2 * i]).W.grad.std()),
         )
         for i in range(depth)
     ]

@@ -41,7 +41,7 @@ Array = NDArray[np.float64]
 Point = tuple[float, float]
 
 #: One colour per class (matplotlib's "tab10"), shared by regions and points.
-CLASS_COLORS = plt.get_cmap("tab10").colors
+CLASS_COLORS = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
@@ -53,7 +53,8 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
 def _panels(ax: Axes | Sequence[Axes] | None, n: int, ncols: int, size: float = 3.0) -> list[Axes]:
     """``n`` Axes: the ones given, or a new grid of ``ncols`` columns (extra Axes removed)."""
     if ax is not None:
-        panels = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
+        # ax may also be the ndarray of Axes that plt.subplots returns, which numpy types cannot say.
+        panels = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))  # type: ignore[arg-type]
         if len(panels) != n:
             raise ValueError(f"this plot needs {n} Axes, got {len(panels)}")
         return panels
@@ -100,7 +101,7 @@ def activations(
         panel.set_xlabel("x")
         panel.grid(True, alpha=0.3)
         panel.legend(loc="upper left", fontsize="small")
-    return panels[0].figure
+    return panels[0].figure  # type: ignore[return-value]  # a SubFigure only when the caller drew into one
 
 
 def loss_curve(history_or_losses: History | ArrayLike, ax: Axes | None = None, smooth: int = 0) -> Axes:
@@ -257,7 +258,8 @@ def contour_path(
     Z = np.asarray(f(np.stack([xx, yy], axis=-1)), dtype=np.float64)
     if Z.shape != xx.shape:
         raise ValueError(f"f should map points (..., 2) to values (...); a (200, 200, 2) grid gave {Z.shape}")
-    chosen = _contour_levels(Z, int(levels)) if np.ndim(levels) == 0 else np.asarray(levels)
+    # np.ndim(levels) == 0: a number, which numpy types cannot narrow to.
+    chosen = _contour_levels(Z, int(levels)) if np.ndim(levels) == 0 else np.asarray(levels)  # type: ignore[arg-type]
     ax.contour(xx, yy, Z, levels=chosen, cmap="viridis", linewidths=0.7, alpha=0.6)
     # Clip to a box a few windows wide: far enough that a clipped segment leaves the view at
     # the right angle, near enough that huge values do not break the renderer.
@@ -273,10 +275,10 @@ def contour_path(
         color = f"C{i % 10}"
         ax.plot(path[:, 0], path[:, 1], "o-", color=color, ms=3, lw=1.2, label=label)
         if len(path):
-            ax.scatter(*path[0], s=40, color=color, edgecolors="k", zorder=3)
+            ax.scatter(path[0, 0], path[0, 1], s=40, color=color, edgecolors="k", zorder=3)
     if minimum is not None:
         m = np.asarray(minimum, dtype=np.float64).reshape(2)
-        ax.scatter(*m, marker="*", s=220, color="gold", edgecolors="k", zorder=4, label="minimum")
+        ax.scatter(m[0], m[1], marker="*", s=220, color="gold", edgecolors="k", zorder=4, label="minimum")
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
     ax.set_aspect("equal")
@@ -601,7 +603,7 @@ def gradient_check(report_or_check: GradCheckReport | TensorCheck, ax: Sequence[
     right.set_title("analytic − numerical")
     verdict = "ok" if check.passed else "WRONG"
     fig.suptitle(f"{check.name} {check.shape}: max relative error {check.max_rel_error:.1e} ({verdict})")
-    return fig
+    return fig  # type: ignore[return-value]  # a SubFigure only when the caller drew into one
 
 
 def digits(X: ArrayLike, y: ArrayLike, n: int = 16, ax: Axes | None = None) -> Axes:

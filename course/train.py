@@ -55,7 +55,7 @@ def accuracy(model_or_scores: Layer | ArrayLike, X_or_y: ArrayLike, y: ArrayLike
         scores, y = np.asarray(model_or_scores), np.asarray(X_or_y)
         pred = scores.argmax(axis=1) if scores.ndim == 2 and scores.shape[1] > 1 else (scores.reshape(-1) > 0)
     else:
-        pred = predict(model_or_scores, X_or_y)
+        pred = predict(model_or_scores, X_or_y)  # type: ignore[arg-type]  # with y given, the first is the model
     y = np.asarray(y).reshape(-1)
     return float(np.mean(np.asarray(pred).reshape(-1) == y))
 
