@@ -25,7 +25,7 @@ from .. import losses
 from ..activations import log_softmax
 from ..gradcheck import Mistake
 from ..network import PARAMETER_NAMES, TwoLayerNet
-from .base import Case, Exercise, Verdict, fingerprint, modified, register
+from .base import Case, Exercise, Verdict, fingerprint, modified, recognise, register
 from .layers import compare_scaled, extrapolated_gradient
 
 __all__ = ["KINK_GAP", "STEP", "TwoLayerNetExercise", "loss_terms", "valid"]
@@ -180,6 +180,7 @@ class TwoLayerNetExercise(Exercise):
             scores = self.expect_array(v, outputs, "scores", (n, c), "the scores loss(X) returns")
             if scores is not None:  # judged on the scale of all scores: entries near 0 differ by round-off
                 v.checks.append(compare_scaled("scores", scores, ref.loss(X)))
+                recognise(v.checks[-1], _scores_mistakes(ref, X))
         elif self.part == "loss":
             value = self.expect_array(v, outputs, "loss", (), "the loss value loss(X, y, reg) returns")
             self.compare_values(v, "loss value", value, ref.loss(X, y, reg=reg)[0])
@@ -203,6 +204,7 @@ class TwoLayerNetExercise(Exercise):
         # student's process, so indices derived from them (or from a fixed seed) could be
         # predicted and computed by finite differences alone.
         sampler = np.random.default_rng()
+        known = _grads_mistakes(ref, X, y, reg)
         for k in PARAMETER_NAMES:
             p = ref.params[k]  # the live array: the numerical check perturbs it in place
             grad = self.expect_array(v, outputs, f"d{k}", p.shape, f"grads['{k}']")
@@ -216,6 +218,8 @@ class TwoLayerNetExercise(Exercise):
             check = compare_scaled(f"dL/d{k}", grad, numeric, indices=indices, batch=X.shape[0])
             if not check.passed and k.startswith("W") and not check.hint:
                 check.mistake, check.hint = _reg_hint(grad, numeric, p, reg)
+            if not check.mistake:
+                recognise(check, known.get(k, []))
             v.checks.append(check)
 
     def _loss_hint(self, value: float, ref: TwoLayerNet, X, y, reg: float) -> tuple[str, str]:
@@ -241,6 +245,46 @@ class TwoLayerNetExercise(Exercise):
             if abs(value - guess) <= 1e-9 * max(abs(guess), 1.0):
                 return name, hint
         return "", ""
+
+
+def _scores_mistakes(ref: TwoLayerNet, X: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+    """The scores the usual forward mistakes give, as ``recognise`` candidates."""
+    W1, b1, W2, b2 = (ref.params[k] for k in PARAMETER_NAMES)
+    return [
+        (
+            "no ReLU",
+            "your scores are those of a network without its ReLU: the hidden layer is max(0, X W1 + b1), "
+            "and that is what W2 multiplies",
+            (X @ W1 + b1) @ W2 + b2,
+        ),
+        ("b2 forgotten", "your scores are missing the output layer's bias: add b2 to each row", ref.loss(X) - b2),
+    ]
+
+
+def _grads_mistakes(ref: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float) -> dict[str, list]:
+    """Per parameter, the gradients the usual backward mistakes give, as ``recognise`` candidates."""
+    W1, b1, W2, b2 = (ref.params[k] for k in PARAMETER_NAMES)
+    loss = losses.SoftmaxCrossEntropy()
+    loss.forward(np.maximum(X @ W1 + b1, 0.0) @ W2 + b2, y)
+    upstream = loss.backward() @ W2.T  # the gradient arriving at the hidden layer's output
+    right = ref.loss(X, y, reg=reg)[1]
+    mask = (
+        "no ReLU mask",
+        "the gradient reaching the hidden layer went through the ReLU unchanged: ReLU's derivative is 0 where "
+        "its input X W1 + b1 was negative, so the gradient is kept only where that input was positive",
+    )
+    return {
+        "W1": [(*mask, X.T @ upstream + 2.0 * reg * W1)],
+        "b1": [(*mask, upstream.sum(axis=0))],
+        "W2": [
+            (
+                "sign error in dW2",
+                "dL/dW2's data part (h1ᵀ times the gradient of the scores) has the wrong sign; its penalty part "
+                "2 · reg · W2 is right",
+                4.0 * reg * W2 - right["W2"],
+            )
+        ],
+    }
 
 
 def _reg_hint(analytic: np.ndarray, numeric: np.ndarray, W: np.ndarray, reg: float) -> tuple[str, str]:
