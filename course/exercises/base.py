@@ -29,7 +29,7 @@ import sys
 import textwrap
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,7 +226,7 @@ def recognise_known_bug(exercise: Exercise, case: Case, outputs: dict, verdict: 
     return False
 
 
-def recognise(check: TensorCheck | None, candidates: list[tuple[str, str, Any]], rtol: float = 1e-6) -> bool:
+def recognise(check: TensorCheck | None, candidates: Sequence[tuple[str, str, Any]], rtol: float = 1e-6) -> bool:
     """Name the mistake of a failing ``check`` whose answer equals one of ``candidates``,
     given as (name, hint, the wrong answer's array); True if one matched.
 
