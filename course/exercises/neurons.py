@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import activations as A
 from .. import layers as L
@@ -59,10 +60,10 @@ class DerivativeExercise(ElementwiseExercise):
         v = self.verdict(case)
         x, kwargs = case.arrays["x"].copy(), case.config.get("kwargs", {})
         grad = self.expect_array(v, outputs, "grad", x.shape, "the derivative")
-        sample = {"max_entries": case.config.get("max_entries"), "rng": judge_rng()}
+        sample: dict[str, Any] = {"max_entries": case.config.get("max_entries"), "rng": judge_rng()}
         check = self.compare_gradient(v, "derivative", grad, lambda z: self.f(z, **kwargs), x, None, **sample)
         recognise(check, [(m.name, m.hint, m.answer(x.copy(), **kwargs)) for m in self.known])
-        if check is not None and check.passed:
+        if check is not None and check.passed and grad is not None:
             v.checks.append(_exact(grad, self.reference_grad(x, **kwargs)))
         return v
 
@@ -102,6 +103,7 @@ def _derivative_settings(alphas: Callable[[np.random.Generator, bool], float] | 
     input (sampled in the numerical check). With ``alphas``, every case gets ``alpha``."""
 
     def settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
+        configs: list[dict[str, Any]]
         if not hidden:
             configs = [{"shape": [4, 5]}]
         else:
@@ -293,7 +295,7 @@ def _maxout_settings(rng: np.random.Generator, hidden: bool) -> list[dict]:
 class _MaxoutToEveryPiece(L.Maxout):
     """The upstream gradient sent to every piece: the reference's backward once per piece, as if it had won."""
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: ArrayLike) -> np.ndarray:
         winner, grad_x = self.winner, 0.0
         try:
             for j in range(self.k):
@@ -301,7 +303,7 @@ class _MaxoutToEveryPiece(L.Maxout):
                 grad_x = grad_x + super().backward(grad_out)
         finally:
             self.winner = winner
-        return grad_x
+        return grad_x  # type: ignore[return-value]  # a sum of k >= 2 arrays
 
 
 _maxout = register(
