@@ -224,7 +224,7 @@ class Page:
 
 
 def _student_text(x: object) -> str:
-    return _esc(printable(x, 100))
+    return _esc(printable(str(x), 100))
 
 
 def _finalize(value: object) -> object:

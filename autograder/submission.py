@@ -144,8 +144,8 @@ def inspect_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
     cell``, ``Cell with id ... exists multiple times``, its checksum comparison) would only log,
     computed here from the release's cell metadata (``compute_checksum`` as nbgrader does)."""
     expected = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
-    ids = Counter(_meta(c).get("grade_id") for c in submitted.cells if _meta(c).get("grade_id"))
-    flags = []
+    ids = Counter(str(_meta(c)["grade_id"]) for c in submitted.cells if _meta(c).get("grade_id"))
+    flags: list[Flag] = []
     graded = [g for g, c in expected.items() if _meta(c).get("grade")]
     missing = [g for g in graded if g not in ids]
     if missing:
@@ -156,10 +156,12 @@ def inspect_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
     unknown = sorted(g for g in ids if g not in expected)
     if unknown:
         flags.append(Flag("test_cells", f"unknown grade ids (renamed cells?): {', '.join(unknown)}"))
-    retyped, forged, edited = [], [], []
+    retyped: list[str] = []
+    forged: list[str] = []
+    edited: list[str] = []
     for cell in submitted.cells:
-        gid = _meta(cell).get("grade_id")
-        original = expected.get(gid)
+        gid = str(_meta(cell).get("grade_id"))
+        original = expected.get(gid) if _meta(cell).get("grade_id") else None
         if original is None or not _meta(original).get("locked"):
             continue
         if cell.get("cell_type") != original.cell_type:
