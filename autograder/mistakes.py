@@ -92,7 +92,8 @@ def _merge(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
 
 
 def read_record(record: object) -> list[Outcome]:
-    """The outcomes in one notebook's record (:meth:`autograder.engine.GradingRun.record`);
+    """The outcomes in one notebook's record (:meth:`autograder.engine.GradingRun.record`;
+    versions 1 and 2 hold the cells alike; its flags: :func:`autograder.flags.read_flags`);
     anything malformed is skipped, never raised (a record is data, not trusted structure)."""
     outcomes: list[Outcome] = []
     cells = record.get("cells") if isinstance(record, dict) else None
