@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..gradcheck import TOLERANCE, GradCheckError, TensorCheck, compare, numerical_gradient
 from . import numerical
@@ -486,7 +487,7 @@ class Exercise:
 
     @staticmethod
     def compare_values(
-        verdict: Verdict, name: str, got: np.ndarray | None, expected: np.ndarray, tol: float = 1e-9
+        verdict: Verdict, name: str, got: np.ndarray | None, expected: ArrayLike, tol: float = 1e-9
     ) -> None:
         """Compare two computed values (not gradients) entry by entry."""
         if got is None:

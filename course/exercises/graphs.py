@@ -181,6 +181,7 @@ def random_graph(
     take node 0 on both sides (x + x, x * x).
     """
     leaves = rng.choice([-1.0, 1.0], n_leaves) * rng.uniform(0.5, 1.5, n_leaves)
+    ops: list[list]
     values, ops = [float(v) for v in leaves], []
     unused = list(range(n_leaves))  # nodes no operation takes yet, with their positions in this list
     where = {k: k for k in unused}
@@ -239,6 +240,7 @@ def lanes_graph(rng: np.random.Generator, n_leaves: int, width: int, depth: int)
     overflows). The lanes' ends are added into one output.
     """
     leaves = rng.choice([-1.0, 1.0], n_leaves) * rng.uniform(0.5, 1.5, n_leaves)
+    ops: list[list]
     values, ops = [float(v) for v in leaves], []
     heads = [int(k) for k in rng.integers(0, n_leaves, width)]
     steps = depth * width  # every random choice drawn at once: large graphs have thousands of steps
@@ -297,7 +299,7 @@ def _release(root: G.Value) -> None:
     """Break the graph's reference cycles (each node's closure refers to the node), so that it
     is freed at once instead of by a slow garbage collection later."""
     for node in _all_nodes(root):
-        node._backward = None
+        node._backward = None  # type: ignore[assignment]  # the graph is done with: no backward left
         node._prev = ()
 
 
@@ -619,7 +621,7 @@ class GateExercise(Exercise):
             if key not in right or c.passed:
                 continue
             other = "dy" if key == "dx" else "dx"
-            candidates = []
+            candidates: list[tuple[str, str, Any]] = []
             if other in failed:  # an exchange makes both wrong (a right dx and a dy of dz is not one)
                 candidates.append(
                     (Mistake.SWAPPED, "dx and dy are exchanged: each input got the other one's gradient", right[other])
@@ -664,7 +666,8 @@ def _value_with(op: str, local: LocalBackward) -> type:
     ``local``; every node it makes, constants included, is of the class (as a student's are)."""
 
     class WrongValue(G.Value):
-        def _lift(self, other: Any) -> G.Value:
+        @staticmethod
+        def _lift(other: Any) -> G.Value:
             return other if isinstance(other, G.Value) else WrongValue(other)
 
     def method(name: str) -> Callable:
@@ -684,6 +687,8 @@ def _value_with(op: str, local: LocalBackward) -> type:
 
 
 def _add_overwrites(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    assert b is not None  # a binary operation
+
     def backward() -> None:
         a.grad = out.grad
         b.grad = out.grad
@@ -692,6 +697,8 @@ def _add_overwrites(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[],
 
 
 def _mul_without_upstream(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    assert b is not None  # a binary operation
+
     def backward() -> None:
         a.grad += b.data
         b.grad += a.data
@@ -700,6 +707,8 @@ def _mul_without_upstream(a: G.Value, b: G.Value | None, out: G.Value) -> Callab
 
 
 def _pow_without_minus_one(a: G.Value, b: G.Value | None, out: G.Value) -> Callable[[], None]:
+    assert b is not None  # a binary operation
+
     def backward() -> None:
         a.grad += b.data * a.data**b.data * out.grad
 
@@ -754,7 +763,9 @@ _ops.known_bugs = (
 
 class _BreadthFirstBackward(G.Value):
     def backward(self) -> None:
-        order, seen, queue = [], {id(self)}, collections.deque([self])
+        order: list[G.Value] = []
+        queue: collections.deque[G.Value] = collections.deque([self])
+        seen = {id(self)}
         while queue:
             node = queue.popleft()
             order.append(node)
