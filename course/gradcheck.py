@@ -324,6 +324,8 @@ def _diagnose(analytic: ArrayLike, numeric: ArrayLike, batch: int | None, averag
                 f"your gradient is {batch}× too small, exactly the batch size: a parameter used by every example "
                 "gets the sum of their gradients over the batch (axis 0), not their mean"
             )
+        if np.count_nonzero(mask) < 2:  # any wrong number is a multiple of the right one: no evidence
+            return "", ""
         return Mistake.CONSTANT_FACTOR, f"your gradient is the right one times {r:.6g}: a constant factor is off"
     return "", ""
 

@@ -196,18 +196,19 @@ class NumericalGradientExercise(Exercise):
             k = tuple(int(i) for i in np.argwhere(after != x)[0])
             roundoff = np.all(np.abs(after - x) <= 1e-12 * np.maximum(np.abs(x), 1.0))
             if roundoff:
-                v.problems.append(
-                    f"x was not restored exactly: x{list(k)} is {after[k]!r} afterwards, it was {x[k]!r}. Save the "
-                    "old value and assign it back (adding h and subtracting it again can change the last bits)"
+                hint = (
+                    "save the old value and assign it back (adding h and subtracting it again can change the last "
+                    "bits, and the next check's x is then not quite the one it was given)"
                 )
-                v.recognised.append(("x restored by arithmetic", ""))
+                v.recognised.append(("x restored by arithmetic", hint))
             else:
-                v.problems.append(
-                    f"x was not restored exactly: x{list(k)} is {after[k]!r} afterwards, it was {x[k]!r} (moved by "
-                    f"{after[k] - x[k]:.3g}). After its two evaluations, put each entry back to its old value (save "
-                    "it, assign it back): otherwise every later entry is differentiated at a moved point"
+                hint = (
+                    f"x[{', '.join(map(str, k))}] moved by {after[k] - x[k]:.3g}: after its two evaluations, put each "
+                    "entry back to its old value (save it, assign it back); otherwise every later entry is "
+                    "differentiated at a moved point"
                 )
-                v.recognised.append(("x not restored", ""))
+                v.recognised.append(("x not restored", hint))
+            v.problems.append(f"x was not restored exactly: x{list(k)} is {after[k]!r} afterwards, it was {x[k]!r}")
         grad = self.expect_array(v, outputs, "grad", x.shape, "the gradient your function returns")
         if grad is None:
             return v

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import losses as F
 from .base import Case, Exercise, KnownBug, Verdict, fingerprint, get, judge_rng, modified, register
@@ -124,16 +125,23 @@ class BatchLossExercise(LossExercise):
         if indices is None:
             wanted = dict.fromkeys(range(n_examples))
         else:
+            picked: dict[int, list[Index]] = {}
             for ix in indices:
-                wanted.setdefault(ix[0], []).append((0, *ix[1:]))
+                picked.setdefault(ix[0], []).append((0, *ix[1:]))
+            wanted.update(picked)
         for n, local in wanted.items():
             row, row_target = pred[n : n + 1].copy(), target[n : n + 1]
-            grad = extrapolated_gradient(lambda r, t=row_target: ref.forward(r, t), row, h=self.h, indices=local)
+
+            def loss_of_row(r: np.ndarray, t: np.ndarray = row_target) -> Any:
+                return ref.forward(r, t)
+
+            grad = extrapolated_gradient(loss_of_row, row, h=self.h, indices=local)
             if local is None:
                 numeric[n] = grad[0] / n_examples
             else:
                 for ix in local:
-                    numeric[(n, *ix[1:])] = grad[ix] / n_examples
+                    at = (n, *ix[1:])
+                    numeric[at] = grad[ix] / n_examples
         return numeric
 
     def judge(self, case: Case, outputs: dict) -> Verdict:
@@ -385,31 +393,39 @@ register(
 
 class _SoftmaxWithoutOneHot(F.SoftmaxCrossEntropy):
     def backward(self) -> np.ndarray:
-        return self.probs / len(self.labels)
+        probs, labels = self._saved("probs", "labels")
+        return probs / len(labels)
+
+
+class _SVMWithoutCorrectClass(F.MulticlassSVM):
+    def backward(self) -> np.ndarray:
+        return self.violated / len(self.labels)
 
 
 class _BinaryCrossEntropyOneBranch(F.BinaryCrossEntropy):
     def backward(self) -> np.ndarray:
-        return -1.0 / self.p / len(self.p)
+        (p,) = self._saved("p")
+        return -1.0 / p / len(p)
 
 
 class _MSEMeanOverEntries(F.MSE):
     def backward(self) -> np.ndarray:
-        return super().backward() * len(self.diff) / self.diff.size
+        (diff,) = self._saved("diff")
+        return super().backward() * len(diff) / diff.size
 
 
 class _L1AsL2(F.L1):
-    def grad(self, w: np.ndarray) -> np.ndarray:
+    def grad(self, w: ArrayLike) -> np.ndarray:
         return self.strength * np.asarray(w, dtype=np.float64)
 
 
 class _L2WithoutTwo(F.L2):
-    def grad(self, w: np.ndarray) -> np.ndarray:
+    def grad(self, w: ArrayLike) -> np.ndarray:
         return super().grad(w) / 2.0
 
 
 class _ElasticNetWithoutBeta(F.ElasticNet):
-    def grad(self, w: np.ndarray) -> np.ndarray:
+    def grad(self, w: ArrayLike) -> np.ndarray:
         w = np.asarray(w, dtype=np.float64)
         return self.strength * (2.0 * w + np.sign(w))
 
@@ -420,6 +436,14 @@ get("losses.SoftmaxCrossEntropy.backward").known_bugs = (
         "your dL/dscores is the softmax probabilities alone (over N): the loss is −log p of the correct class, "
         "so each example's correct class also gets a −1 (the probabilities minus the one-hot labels)",
         _SoftmaxWithoutOneHot,
+    ),
+)
+get("losses.MulticlassSVM.backward").known_bugs = (
+    KnownBug(
+        "nothing at the correct class",
+        "your gradient is 1/N at every violated margin and 0 at the correct class: the correct class's score "
+        "s_y is in every margin s_j − s_y + 1, so it gets −1/N for each margin of its example that is violated",
+        _SVMWithoutCorrectClass,
     ),
 )
 get("losses.BinaryCrossEntropy.backward").known_bugs = (
