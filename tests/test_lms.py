@@ -1,18 +1,21 @@
 """LMS downloads in: Moodle, Canvas and Blackboard as they name their files, the zip or its
 folder; the roster; unattributed files; stock ``nbgrader zip_collect``.
 
-The downloads are laid out as each LMS documents them:
+The downloads are laid out as each LMS's own code writes them (the sources are quoted at the top
+of ``autograder/lms.py``):
 
-- Moodle's "Download all submissions" (``mod/assign``), with "Download submissions in folders"
-  on: ``<Full name>_<participant number>_assignsubmission_file_/<file>``; off:
-  ``<Full name>_<participant number>_assignsubmission_file_<file>`` (Moodle replaces ``_`` in the
-  name by a space);
-- Canvas's "Download Submissions": ``<lastfirst>_<user id>_<file id>_<file>``, late ones
-  ``<lastfirst>_LATE_<user id>_<file id>_<file>``, a file uploaded again renamed by Canvas
-  ``<stem>-1.ipynb``, ``<stem>-2.ipynb``;
-- Blackboard's "Download Assignment": ``<Assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>``
+- Moodle's "Download all submissions" (``mod/assign``): the prefix ``<Full name>_<participant
+  number>`` (``_`` in the name turned into a space; ``Participant_<number>`` with blind marking),
+  then with "Download submissions in folders" on ``<prefix>_assignsubmission_file/<file>``
+  (Moodle 4.1 and later) or ``<prefix>_assignsubmission_file_/<file>`` (3.1 to 4.0), and off
+  ``<prefix>_assignsubmission_file_<file>``; online text in ``..._assignsubmission_onlinetext...``;
+- Canvas's "Download Submissions": ``<lastfirst>_<user id>_<file id>_<file>``, lower case and
+  without anything but word characters (``doejane``, ``lópezana``), late ones
+  ``<lastfirst>_late_<user id>_<file id>_<file>``, no name under anonymous grading, a file uploaded
+  again renamed by Canvas ``<stem>-1.ipynb``, ``<stem>-2.ipynb``;
+- Blackboard's "Assignment File Download": ``<Assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>``
   and its receipt ``<Assignment>_<username>_attempt_<date>.txt`` ("Name: Full Name (username)",
-  and "Original filename" / "Filename" per file).
+  and "Original filename" / "Filename" per file; not documented by Blackboard, see lms.py).
 
 Most tests read names only, or grade with every notebook "too large" (no student code runs);
 one slow test grades a Canvas zip for real.
@@ -72,23 +75,37 @@ def receipt(user: str, full: str, stored: str, original: str) -> str:
     )
 
 
-MOODLE_FOLDERS = {
+MOODLE_FOLDERS = {  # Moodle 3.1 to 4.0
     "Jane Doe_1001_assignsubmission_file_/layers.ipynb": notebook("jane"),
     "Jane Doe_1001_assignsubmission_onlinetext_/onlinetext.html": "<p>see my notebook</p>",
     "Ana María López_1002_assignsubmission_file_/layers.ipynb": notebook("ana"),
     "Ana María López_1002_assignsubmission_file_/notes.txt": "my notes",
     "Bo Li_1003_assignsubmission_file_/mylayers.ipynb": notebook("bo"),
 }
+MOODLE_41_FOLDERS = {  # Moodle 4.1 and later: no "_" after the plugin's name
+    "Jane Doe_1001_assignsubmission_file/layers.ipynb": notebook("jane"),
+    "Jane Doe_1001_assignsubmission_onlinetext/onlinetext.html": "<p>see my notebook</p>",
+    "Ana María López_1002_assignsubmission_file/layers.ipynb": notebook("ana"),
+    "Mary Ann O'Neill_1004_assignsubmission_file/layers (2).ipynb": notebook("mary"),  # was Mary_Ann
+}
 MOODLE_FLAT = {
     "Jane Doe_1001_assignsubmission_file_layers.ipynb": notebook("jane"),
     "Ana María López_1002_assignsubmission_file_layers.ipynb": notebook("ana"),
 }
+MOODLE_BLIND = {
+    "Participant_1001_assignsubmission_file/layers.ipynb": notebook("first"),
+    "Participant_1002_assignsubmission_file_layers.ipynb": notebook("second"),  # "in folders" off
+}
 CANVAS = {
-    "doe_jane_12345_67890_layers.ipynb": notebook("jane-first"),
-    "doe_jane_12345_67950_layers-1.ipynb": notebook("jane-second"),
-    "doejane_LATE_12345_68010_layers-2.ipynb": notebook("jane-latest"),
+    "doejane_12345_67890_layers.ipynb": notebook("jane-first"),
+    "doejane_12345_67950_layers-1.ipynb": notebook("jane-second"),
+    "doejane_late_12345_68010_layers-2.ipynb": notebook("jane-latest"),
     "roejohn_23456_67901_layers.ipynb": notebook("john"),
-    "lopezana_LATE_34567_67999_layers.ipynb": notebook("ana"),
+    "lópezana_late_34567_67999_layers.ipynb": notebook("ana"),
+}
+CANVAS_ANONYMOUS = {
+    "45678_68020_layers.ipynb": notebook("anon"),
+    "late_56789_68030_layers.ipynb": notebook("anon-late"),
 }
 BB_STORED = "Layers_jdoe_attempt_2017-01-30-15-00-00_layers.ipynb"
 BB_LATER = "Layers_jdoe_attempt_2017-01-31-09-30-00_layers.ipynb"
@@ -126,6 +143,27 @@ def test_moodle_in_folders(tmp_path):
     assert got.unattributed == []
 
 
+def test_moodle_41_in_folders_with_online_text_and_a_browsers_copy_name(tmp_path):
+    got = collect(lay_out(tmp_path / "dl", MOODLE_41_FOLDERS))
+    subs = by_id(got)
+    assert sorted(subs) == ["1001", "1002", "1004"]
+    assert tag_of(subs["1001"].notebooks["layers"]) == "jane"
+    assert not any("onlinetext" in f for f in subs["1001"].flags)  # online text is no file handed in
+    assert tag_of(subs["1004"].notebooks["layers"]) == "mary"  # "layers (2).ipynb"
+    names = {s.student_id: s.lms_name for s in got.lms_students}
+    assert names == {"1001": "Jane Doe", "1002": "Ana María López", "1004": "Mary Ann O'Neill"}
+    assert got.unattributed == []
+
+
+def test_moodle_blind_marking_in_folders_and_flat(tmp_path):
+    got = collect(lay_out(tmp_path / "dl", MOODLE_BLIND))
+    assert {k: tag_of(v.notebooks["layers"]) for k, v in by_id(got).items()} == {"1001": "first", "1002": "second"}
+    roster = tmp_path / "roster.csv"  # the numbers of this assignment, from its grading worksheet
+    roster.write_text("student_id,name,lms_user_id\ns1,Jane Doe,1002\ns2,Bo Li,1001\n")
+    mapped = by_id(collect(lay_out(tmp_path / "dl2", MOODLE_BLIND), roster))
+    assert {k: tag_of(v.notebooks["layers"]) for k, v in mapped.items()} == {"s1": "second", "s2": "first"}
+
+
 def test_moodle_flat(tmp_path):
     got = collect(lay_out(tmp_path / "dl", MOODLE_FLAT))
     subs = by_id(got)
@@ -145,7 +183,24 @@ def test_canvas_grades_the_latest_resubmission_and_flags_late(tmp_path):
     assert "late (canvas)" not in subs["23456"].flags
     assert "late (canvas)" in subs["34567"].flags
     names = {s.student_id: s.lms_name for s in got.lms_students}
-    assert names == {"12345": "doe_jane", "23456": "roejohn", "34567": "lopezana"}
+    assert names == {"12345": "doejane", "23456": "roejohn", "34567": "lópezana"}
+
+
+def test_canvas_anonymous_grading_names_no_one_but_the_user_id(tmp_path):
+    subs = by_id(collect(lay_out(tmp_path / "dl", {**CANVAS, **CANVAS_ANONYMOUS})))
+    assert tag_of(subs["45678"].notebooks["layers"]) == "anon" and "late (canvas)" not in subs["45678"].flags
+    assert tag_of(subs["56789"].notebooks["layers"]) == "anon-late" and "late (canvas)" in subs["56789"].flags
+    assert tag_of(subs["12345"].notebooks["layers"]) == "jane-latest"
+
+
+def test_canvas_gives_up_counting_copies_after_8_with_a_uuid(tmp_path):
+    files = {
+        "doejane_12345_67890_layers-8.ipynb": notebook("eighth"),
+        "doejane_12345_67999_layers-0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b.ipynb": notebook("ninth"),
+    }
+    jane = by_id(collect(lay_out(tmp_path / "dl", files)))["12345"]
+    assert tag_of(jane.notebooks["layers"]) == "ninth"
+    assert not any("renamed" in f for f in jane.flags)
 
 
 def test_blackboard_with_receipts_grades_the_latest_attempt(tmp_path):
@@ -220,7 +275,7 @@ def test_roster_matches_canvas_lastfirst_names_and_blackboard_without_receipts(t
     got = by_id(collect(lay_out(tmp_path / "canvas", CANVAS), roster))
     assert tag_of(got["u1"].notebooks["layers"]) == "john"  # roejohn
     assert tag_of(got["u2"].notebooks["layers"]) == "ana"  # lopezana
-    assert tag_of(got["u3"].notebooks["layers"]) == "jane-latest"  # doe_jane and doejane
+    assert tag_of(got["u3"].notebooks["layers"]) == "jane-latest"  # doejane
     assert "12345" not in got and "23456" not in got
     bare = {k: v for k, v in BLACKBOARD.items() if not k.endswith(".txt")}
     subs = by_id(collect(lay_out(tmp_path / "bb", bare)))
@@ -373,6 +428,8 @@ def test_stock_zip_collect_takes_the_downloads(tmp_path):
     for lms_name, files, expected in [
         ("canvas", CANVAS, {"12345": "jane-latest", "23456": "john", "34567": "ana"}),
         ("moodle", MOODLE_FOLDERS, {"1001": "jane", "1002": "ana"}),
+        ("moodle41", MOODLE_41_FOLDERS, {"1001": "jane", "1002": "ana", "1004": "mary"}),
+        ("moodleflat", {**MOODLE_FLAT, **MOODLE_BLIND}, {"1001": "jane", "1002": "ana"}),
         ("blackboard", BLACKBOARD, {"jdoe": "jdoe-second"}),
     ]:
         course = tmp_path / lms_name
@@ -434,3 +491,58 @@ def test_grading_a_canvas_zip_grades_the_latest_resubmission(tmp_path):
     assert float(row["score"]) == float(row["max_score"]) == 18  # the blank first upload scores 0
     assert "handed in 2 times: graded the latest, layers-1.ipynb (not layers.ipynb)" in row["flags"]
     shutil.rmtree(out)
+
+
+def test_blackboard_names_with_spaces_unicode_and_underscores(tmp_path):
+    stored = "Homework 3 - Layers_j_doe_attempt_2017-02-01-10-00-00_layers.ipynb"
+    files = {
+        stored: notebook("j_doe"),
+        "Homework 3 - Layers_j_doe_attempt_2017-02-01-10-00-00.txt": receipt(
+            "j_doe", "Zoë Ärzt", stored, "layers.ipynb"
+        ),
+        "Homework 3 - Layers_bli_attempt_2017-02-01-11-00-00_layers.ipynb": notebook("bli-first"),
+        "Homework 3 - Layers_bli_attempt_2017-02-02-08-00-00_layers.ipynb": notebook("bli-second"),
+    }
+    got = collect(lay_out(tmp_path / "dl", files))
+    subs = by_id(got)
+    assert sorted(subs) == ["bli", "j_doe"]  # the receipt names the username with its "_"
+    assert tag_of(subs["j_doe"].notebooks["layers"]) == "j_doe"
+    assert tag_of(subs["bli"].notebooks["layers"]) == "bli-second"  # the latest attempt, no receipt needed
+    assert {s.student_id: s.lms_name for s in got.lms_students}["j_doe"] == "Zoë Ärzt"
+    assert got.unattributed == []
+
+
+@pytest.mark.slow
+def test_two_moodle_assignments_of_one_class_keep_one_id_per_student(tmp_path, monkeypatch):
+    """Moodle numbers participants per assignment: Jane is 1001 in the first download and Bo is
+    1001 in the second. The roster (the CSV, then the gradebook's students table the first run
+    filled in) maps both downloads to the same ids, by name; no student code runs."""
+    monkeypatch.setattr(pipeline, "MAX_NOTEBOOK_BYTES", 1024)
+    first = lay_out(
+        tmp_path / "layers",
+        {
+            "Jane Doe_1001_assignsubmission_file/layers.ipynb": notebook("jane"),
+            "Bo Li_1002_assignsubmission_file/layers.ipynb": notebook("bo"),
+        },
+    )
+    second = lay_out(
+        tmp_path / "neurons",
+        {
+            "Bo Li_1001_assignsubmission_file/neurons.ipynb": notebook("bo"),
+            "Jane Doe_1005_assignsubmission_file/neurons.ipynb": notebook("jane"),
+        },
+    )
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name,lms_user_id\ns001,Jane Doe,1001\ns002,Bo Li,\n")
+    out = tmp_path / "out"
+    for assignment, download, source in [("03_layers", first, roster), ("01_neurons", second, Path("gradebook"))]:
+        pipeline.grade(Settings(assignment, download, out, progress=None, roster=source))
+        rows = read_rows(out / "grades.csv")
+        assert sorted(rows) == ["s001", "s002"], assignment
+        assert not any("not on the roster" in r["flags"] for r in rows.values()), assignment
+        with open(out / "lms_students.csv", newline="") as f:
+            kept = {r["student_id"]: r["lms_name"] for r in csv.DictReader(f)}
+        assert kept == {"s001": "Jane Doe", "s002": "Bo Li"}, assignment
+    # With the first download's numbers in the CSV roster, the second download still maps by name.
+    got = _collect(Settings("01_neurons", second, tmp_path / "o2", progress=None, roster=roster), ["neurons"], b"d")
+    assert {s.student_id: s.lms_number for s in got.lms_students} == {"s001": "1005", "s002": "1001"}
