@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["needed_cells"]
 
+#: The nodes that open a scope of their own.
+_ScopeNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+
 #: Names whose use means a cell's effect cannot be read from its source.
 DYNAMIC = frozenset(
     {
@@ -94,7 +97,7 @@ def _base_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _local_names(node: ast.AST) -> set[str]:
+def _local_names(node: _ScopeNode) -> set[str]:
     """The names a function (or class body) binds locally: parameters and names it assigns,
     not those it declares global or nonlocal, nor those of scopes nested in it."""
     names: set[str] = set()
@@ -138,7 +141,7 @@ class _Reader(ast.NodeVisitor):
             if stable:
                 self.cell.stable.add(name)
 
-    def _scope(self, node: ast.AST, name: str | None) -> None:
+    def _scope(self, node: _ScopeNode, name: str | None) -> None:
         if name is not None:
             self._bind(name, stable=True)
         for decorator in getattr(node, "decorator_list", []):
@@ -155,7 +158,7 @@ class _Reader(ast.NodeVisitor):
             self.visit(stmt)
         self.scopes.pop()
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._scope(node, node.name)
 
     visit_AsyncFunctionDef = visit_FunctionDef
