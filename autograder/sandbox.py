@@ -220,7 +220,9 @@ def _parent_dirs(targets: Sequence[Path]) -> list[str]:
     return [arg for parent in made for arg in ("--perms", "0755", "--dir", str(parent))]
 
 
-def _bwrap_args(workdir: Path, hidden: Sequence[Path], uid: int, binds: Sequence[tuple[Path, Path]] = ()) -> list[str]:
+def _bwrap_args(
+    workdir: Path, hidden: Sequence[str | Path], uid: int, binds: Sequence[tuple[str | Path, str | Path]] = ()
+) -> list[str]:
     """The bubblewrap command line: a new, empty root holding only the allow-list."""
     # fmt: off
     args = [
@@ -507,7 +509,7 @@ def run(
             try:
                 if on_start is not None:
                     on_start(group)
-                if stdin is not None:
+                if stdin is not None and proc.stdin is not None:  # a pipe whenever stdin is given
                     try:
                         proc.stdin.write(stdin)
                         proc.stdin.close()
