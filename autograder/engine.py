@@ -504,7 +504,9 @@ class _CaseWatch:
     every process of the run but the checking process itself (the case's child and whatever it
     forks) gets the case's CPU limit set on it by the grader (``prlimit``, which the sandbox's
     uid cannot raise again; it counts from the process's start, so setting it a moment late
-    loses nothing); and the CPU time of the whole run while the case goes on, the checking
+    loses nothing; where the grader lacks ``CAP_SYS_RESOURCE``, as in some containers, each
+    process's CPU time is read instead, every :data:`WATCH_SECONDS`, and the case stopped past
+    the budget); and the CPU time of the whole run while the case goes on, the checking
     process included, may not pass the case's budget (the run's control group counts it, exited
     processes too; without one, the live processes and what the checking process reaped).
     Past it, the case's processes are killed and its result does not count.
@@ -576,13 +578,18 @@ class _CaseWatch:
         limit = max(1, int(self.cpu))
         for proc in procs:
             try:
+                times = proc.cpu_times()
+                if times.user + times.system > self.cpu + self.SLACK:
+                    self.exceeded = True  # measured: where the grader may not set limits (below)
                 key = (proc.pid, proc.create_time())
                 if key not in self.limited:
-                    proc.rlimit(psutil.RLIMIT_CPU, (limit, limit + 1))
                     self.limited.add(key)
+                    proc.rlimit(psutil.RLIMIT_CPU, (limit, limit + 1))
+            except psutil.AccessDenied:
+                continue  # no CAP_SYS_RESOURCE (some containers): the measure above holds alone
             except psutil.Error:
                 continue
-        if self._used(procs) - self.start > self.cpu + self.SLACK:
+        if self.exceeded or self._used(procs) - self.start > self.cpu + self.SLACK:
             self.exceeded = True
             kill_processes(procs, timeout=5)
         return self.exceeded

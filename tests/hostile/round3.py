@@ -3,9 +3,10 @@ the same result, graded in one run of ``03_layers`` (tests/test_hostile_round3.p
 
 Each attack answers ``Linear.backward`` correctly but slowly: it spends longer on the large case
 than a case may (as a cheap finite difference of it would), after making sure the limit the
-case's child sets on itself does not hold. The other answers are the honest wrong ones, so the
-entry must score no more than ``honest_wrong``. The styles are correct answers whose notebooks
-do the same to the signals and limits, or fork, and must keep full marks.
+case's child sets on itself does not hold, or by sharing the work among forked processes. The
+other answers are the honest wrong ones, so the entry must score no more than ``honest_wrong``.
+The styles are correct answers whose notebooks do the same to the signals and limits, or fork,
+and must keep full marks.
 
 Code that must reach the checking run is put in a cell that defines a helper the answer uses
 (the checking run keeps the cells its answers need, :mod:`autograder.slicing`), and it acts only
@@ -37,7 +38,8 @@ def _slow_linear(layer, grad_out):
     return grad_out @ layer.W.data.T
 """
 
-#: The case's child cannot lower its own limit, and ignores the soft limit's SIGXCPU.
+#: The case's child cannot lower its own limit, and ignores the soft limit's SIGXCPU; the checking
+#: process waits for it without its wall clock (the checker's ``_wait`` replaced, found by gc).
 _NO_CHILD_LIMIT = """
 if "BACKPROP_GRADER_FD" in os.environ:
     resource.setrlimit = lambda *args, **kwargs: None
@@ -49,6 +51,14 @@ if "BACKPROP_GRADER_FD" in os.environ:
             signal.signal(signal.SIGXCPU, signal.SIG_IGN)
         return pid
     os.fork = _quiet_fork
+    # and no wall clock for the case in the checking process: it waits for the child forever
+    import gc, types
+    def _patient_wait(pid, seconds):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        return True
+    for _obj in gc.get_objects():
+        if isinstance(_obj, types.FunctionType) and _obj.__name__ == "run_case_in_child":
+            _obj.__globals__["_wait"] = _patient_wait
 """
 
 #: No child at all: os.fork "returns 0", so the checking process runs each case itself, under
@@ -72,6 +82,35 @@ if "BACKPROP_GRADER_FD" in os.environ:
     os.waitid = lambda *args: object()
     os.waitpid = lambda *args: (0, 0)
     os.kill = lambda *args: None
+"""
+
+#: No patching at all: the large case's work is shared among forked helpers, each well within a
+#: case's per-process limit, together far past the case's budget (what the run's total allowed).
+_PARALLEL_HELPERS = f"""
+import os, resource
+
+def _burn(seconds):
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    while resource.getrusage(resource.RUSAGE_SELF).ru_utime - start < seconds:
+        pass
+
+def _shared_linear(layer, grad_out):
+    if layer.x.size >= 64 * 32768:  # the large case: a finite difference's passes, shared out
+        pids = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _burn({BURN_SECONDS / 2})
+                finally:
+                    os._exit(0)
+            pids.append(pid)
+        _burn({BURN_SECONDS / 2})
+        for pid in pids:
+            os.waitpid(pid, 0)
+    layer.W.grad += layer.x.T @ grad_out
+    layer.b.grad += grad_out.sum(axis=0)
+    return grad_out @ layer.W.data.T
 """
 
 #: A correct Linear.backward that computes its weight gradient in a forked helper process,
@@ -119,6 +158,13 @@ ENTRIES = [
         f"runs in the checking process, Linear.backward spends {BURN_SECONDS:g} s on the large case",
         on_wrong(HONEST_WRONG, **{cell_id("Linear"): "return _slow_linear(self, grad_out)"}),
         [("start", _SLOW_LINEAR + _CASE_IN_CHECKER)],
+    ),
+    Hostile(
+        "cpu_parallel_helpers",
+        f"Linear.backward shares the large case among 4 processes, {BURN_SECONDS / 2:g} s of CPU each "
+        "(each within the per-process limit, together past the case's budget)",
+        on_wrong(HONEST_WRONG, **{cell_id("Linear"): "return _shared_linear(self, grad_out)"}),
+        [("start", _PARALLEL_HELPERS)],
     ),
     style(
         "style_forked_helper",
