@@ -24,7 +24,7 @@ MINE = {
 ANSWERS = {
     "01_neurons": {"answer_perceptron"},
     "02_graphs": {"answer_why_backward"},
-    "03_layers": {"derivation_linear", "answer_jacobian", "answer_no_activation"},
+    "03_layers": {"derivation_linear", "answer_jacobian", "answer_no_activation", "derivation_sequential"},
 }
 
 
@@ -158,7 +158,11 @@ def test_each_03_exercise_hides_its_formulas_in_a_hint_before_the_stub():
     """Between one stub and the next there is a collapsed <details> hint, and the Linear stub is
     preceded by the derivation the student writes."""
     nb = solution("03_layers")
-    stubs = [i for i, c in enumerate(nb.cells) if meta(c).get("solution") and c.cell_type == "code"]
+    stubs = [
+        i
+        for i, c in enumerate(nb.cells)
+        if meta(c).get("solution") and c.cell_type == "code" and c.source.startswith("class ")
+    ]
     previous = 0
     for i in stubs:
         before = "\n".join(c.source for c in nb.cells[previous:i] if c.cell_type == "markdown")
@@ -168,6 +172,31 @@ def test_each_03_exercise_hides_its_formulas_in_a_hint_before_the_stub():
         previous = i + 1
     linear = next(i for i in stubs if "course.layers.Linear)" in nb.cells[i].source)
     assert any(meta(c).get("grade_id") == "derivation_linear" for c in nb.cells[:linear])
+
+
+def test_the_sequential_exercise_asks_for_the_derivation_before_the_hint_and_the_stub():
+    """The student writes the key step (reverse order, each backward fed the next one's dL/d(input))
+    in a manually graded cell; the explanation follows in a collapsed hint, then the stub."""
+    nb = solution("03_layers")
+    ids = [meta(c).get("grade_id") for c in nb.cells]
+    at, stub = ids.index("derivation_sequential"), ids.index("layers_Sequential_backward")
+    cell = nb.cells[at]
+    assert cell.cell_type == "markdown" and at < stub
+    assert meta(cell) == {
+        "grade": True,
+        "grade_id": "derivation_sequential",
+        "locked": False,
+        "points": 0,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    assert "reverse" in cell.source and "reversed(self.layers)" in cell.source
+    asked = nb.cells[at - 1].source
+    assert "**Derivation" in asked and "<details>" not in asked
+    between = "\n".join(c.source for c in nb.cells[at + 1 : stub])
+    assert "<details>" in between and "</details>" in between
+    assert "reverse" not in asked.lower(), "the question gives the answer away"
 
 
 def test_errata_are_fixed_in_the_text():

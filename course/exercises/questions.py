@@ -216,13 +216,13 @@ CATALOGUE = (
     ),
     _Entry(
         "questions.jacobian_entries",
-        Question("03_layers/layers.ipynb", "answer_jacobian_entries"),
+        Question("02_graphs/graphs.ipynb", "answer_jacobian_entries"),
         Integer(),
         "The Jacobian has one entry for each pair (output i, input j); count the pairs.",
     ),
     _Entry(
         "questions.jacobian_nonzero",
-        Question("03_layers/layers.ipynb", "answer_jacobian_nonzero"),
+        Question("02_graphs/graphs.ipynb", "answer_jacobian_nonzero"),
         Integer(),
         "Output i of an elementwise layer is computed from which inputs? An entry J_ij can be non-zero "
         "only if y_i depends on x_j; count those pairs, for the luckiest input x.",
