@@ -88,7 +88,7 @@ def _child_main(fd: int, parent: int) -> None:
     conn = Connection(fd)
     path, module, name, slot, log_path = conn.recv()
     sys.path[:] = path
-    fn = importlib.import_module(module)
+    fn: Any = importlib.import_module(module)  # then the function named in it
     for part in name.split("."):
         fn = getattr(fn, part)
     _serve(conn, slot, fn, log_path)

@@ -190,7 +190,7 @@ def _shingles(tokens: list[str]) -> set[str]:
 
 def answer_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
     """grade id -> source of every code answer cell (nbgrader ``solution`` cell) of ``nb``."""
-    cells = {}
+    cells: dict[str, str] = {}
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
