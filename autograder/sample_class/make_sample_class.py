@@ -47,11 +47,12 @@ Answer = str | None | Sequence[str | None]
 
 def solution_bodies(source: str) -> list[str]:
     """The dedented code between each BEGIN/END SOLUTION pair of an instructor's cell."""
-    bodies, current = [], None
+    bodies: list[str] = []
+    current: list[str] | None = None
     for line in source.splitlines():
         if line.strip() == BEGIN:
             current = []
-        elif line.strip() == END:
+        elif line.strip() == END and current is not None:
             bodies.append(textwrap.dedent("\n".join(current)))
             current = None
         elif current is not None:
@@ -98,7 +99,7 @@ def make_notebook(
     instructor = {_grade_id(c): c for c in source.cells if _grade_id(c)}
     for cell in nb.cells:
         gid = _grade_id(cell)
-        if gid not in answers:
+        if gid is None or gid not in answers:
             continue
         answer = answers[gid]
         if answer == "solution":
@@ -136,9 +137,9 @@ def exercises_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 # ----------------------------------------------------------------------------------------
 
 EXERCISES = ["Linear", "Sigmoid", "Tanh", "ReLU", "LinearSigmoid", "Sequential"]
-ALL = {f"layers_{name}_backward": "solution" for name in EXERCISES}
+ALL: dict[str, Answer] = {f"layers_{name}_backward": "solution" for name in EXERCISES}
 
-BUGGY = {
+BUGGY: dict[str, Answer] = {
     # dL/dW divided by the batch size, as if the layer averaged over the batch
     "layers_Linear_backward": """
         self.W.grad += self.x.T @ grad_out / len(self.x)
@@ -165,7 +166,7 @@ BUGGY = {
     """,
 }
 
-WRONG = {f"layers_{name}_backward": "return grad_out" for name in EXERCISES}
+WRONG: dict[str, Answer] = {f"layers_{name}_backward": "return grad_out" for name in EXERCISES}
 
 REBIND = """
 # Make every check pass, whatever the code does.
@@ -217,7 +218,7 @@ for place in places[:6]:
 print(f"solution cells found: {stolen}")
 """
 
-DELEGATE = {f"layers_{name}_backward": "return super().backward(grad_out)" for name in EXERCISES}
+DELEGATE: dict[str, Answer] = {f"layers_{name}_backward": "return super().backward(grad_out)" for name in EXERCISES}
 
 
 def students() -> dict[str, tuple[dict[str, Answer], list[tuple[str, str]]]]:
