@@ -69,12 +69,15 @@ demo: $(STAMP) sandbox
 	$(BIN)/python -m autograder demo
 
 # One BLAS thread per test worker: the workers already fill the cores, and oversubscribed
-# OpenBLAS threads are slower than none on a loaded machine.
+# OpenBLAS threads are slower than none on a loaded machine (tests/conftest.py pins them for
+# every pytest run too). Each file goes whole to one worker (its module fixtures run once), in
+# the order tests/conftest.py collects them: the longest files first (FILE_SECONDS), so that
+# the short ones fill in around them; --no-loadscope-reorder keeps that order.
 test: export OPENBLAS_NUM_THREADS = 1
 test: export OMP_NUM_THREADS = 1
 test: $(STAMP) sandbox postgres browser
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-current-env --durations=15 tests solutions
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env --durations=25 tests solutions
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" tests

@@ -93,3 +93,49 @@ def _well_conditioned(numeric: np.ndarray) -> bool:
 def well_conditioned() -> Callable[[np.ndarray], bool]:
     """``well_conditioned(numeric)``: no entry is an accidental near-zero (see above)."""
     return _well_conditioned
+
+
+# ----------------------------------------------------------------------------------------
+# Balancing the workers (issue 14)
+# ----------------------------------------------------------------------------------------
+
+#: Seconds each of the slowest files takes (measured with --durations=0 on 2 shared cores, see
+#: the README's testing section). `make test` runs with --dist loadfile --no-loadscope-reorder:
+#: each file goes whole to one worker, in the order collected, so the longest files are
+#: collected first and the short ones fill in around them (longest processing time first).
+#: A file not listed counts as short. Only the order changes, never what runs.
+FILE_SECONDS: dict[str, float] = {
+    # A hostile grading run: about 10 s of fixed cost, then some 8 s per student (two workers).
+    "tests/test_hostile.py": 330,  # 39 students
+    "tests/browser/test_browser_student.py": 300,  # builds the bundle, a fresh venv, JupyterLab
+    "tests/test_postgres.py": 280,  # a server, the sample class graded twice, stock nbgrader twice
+    "tests/test_student_bundle.py": 250,  # Cython, a fresh venv
+    "tests/test_cluster.py": 220,  # a Dask cluster, a small class graded three times
+    "tests/test_hostile_01_neurons.py": 140,  # 16 students
+    "tests/test_hostile_03_layers.py": 140,  # 16
+    "tests/test_hostile_02_graphs.py": 130,  # 15
+    "tests/test_notebooks.py": 130,  # every release and source notebook executed
+    "tests/browser/test_browser_instructor.py": 120,  # the sample class graded, the formgrader
+    "tests/test_hostile_04_losses.py": 115,  # 13
+    "tests/test_hostile_07_mlp.py": 105,  # 12
+    "tests/test_hostile_06_optim.py": 100,  # 11
+    "tests/test_hostile_05_gradcheck.py": 90,  # 10
+    "tests/test_readme_commands.py": 90,
+    "tests/test_manual_scores.py": 80,
+    "tests/test_lms.py": 70,
+    "tests/test_sandbox.py": 70,
+    "tests/test_demo.py": 60,
+    "tests/test_autograder_pipeline.py": 60,
+    "solutions/07_mlp/mlp.ipynb": 60,
+    "solutions/04_losses/losses.ipynb": 45,
+    "solutions/06_optim/optim.ipynb": 45,
+}
+
+
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest files first, each file's tests in their own order (a stable sort)."""
+    items.sort(key=lambda item: -FILE_SECONDS.get(_file_of(item), 0.0))
