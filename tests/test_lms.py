@@ -429,7 +429,8 @@ def test_stock_zip_collect_takes_the_downloads(tmp_path):
         ("canvas", CANVAS, {"12345": "jane-latest", "23456": "john", "34567": "ana"}),
         ("moodle", MOODLE_FOLDERS, {"1001": "jane", "1002": "ana"}),
         ("moodle41", MOODLE_41_FOLDERS, {"1001": "jane", "1002": "ana", "1004": "mary"}),
-        ("moodleflat", {**MOODLE_FLAT, **MOODLE_BLIND}, {"1001": "jane", "1002": "ana"}),
+        ("moodleflat", MOODLE_FLAT, {"1001": "jane", "1002": "ana"}),
+        ("moodleblind", MOODLE_BLIND, {"1001": "first", "1002": "second"}),
         ("blackboard", BLACKBOARD, {"jdoe": "jdoe-second"}),
     ]:
         course = tmp_path / lms_name
