@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,7 @@ def _definitions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunct
     definitions under ``if``, ``try``, ``with`` and loops."""
     found: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
 
-    def visit(body: list[ast.stmt], prefix: str) -> None:
+    def visit(body: Sequence[ast.stmt | ast.ExceptHandler], prefix: str) -> None:
         for node in body:
             if isinstance(node, ast.ClassDef):
                 visit(node.body, f"{prefix}{node.name}.")
@@ -210,14 +210,14 @@ def redact_source(source: str, names: dict[str, str], filename: str = "<source>"
         body = node.body
         if (
             isinstance(body[0], ast.Expr)
-            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)
         ):
             body = body[1:]  # keep the docstring
         if not body:
             continue
         stub = f"raise RuntimeError({STUB_MESSAGE.format(name=display)!r})"
-        start, end = _first_line(body[0]), node.end_lineno
+        start, end = _first_line(body[0]), node.end_lineno or _first_line(body[0])  # ast.parse sets end_lineno
         if lines[start - 1][: body[0].col_offset].strip():  # the body shares a line with the `def`
             if start != end:
                 raise WithheldError(
@@ -289,8 +289,8 @@ def shared_copy(functions: Iterable[Ref | tuple[Any, str]]) -> Path:
     every notebook, and is removed when the process ends. Returns the folder (for PYTHONPATH).
     """
     global _cache_root
-    functions = [_as_ref(f) for f in functions]
-    idents = sorted({(str(f.path), f.qualname) for f in functions})
+    refs = [_as_ref(f) for f in functions]
+    idents = sorted({(str(f.path), f.qualname) for f in refs})
     key = hashlib.sha256(repr((idents, _package_signature())).encode()).hexdigest()[:16]
     with _cache_lock:
         if key in _cache and (_cache[key] / "course").is_dir():
@@ -300,7 +300,7 @@ def shared_copy(functions: Iterable[Ref | tuple[Any, str]]) -> Path:
             os.chmod(_cache_root, 0o755)
             atexit.register(_remove_cache)
         folder = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=_cache_root))
-        withheld_copy(functions, folder)
+        withheld_copy(refs, folder)
         compileall.compile_dir(str(folder / "course"), quiet=2, workers=1)
         _readable(folder)
         _cache[key] = folder
