@@ -51,7 +51,7 @@ QUESTIONS = [
     # all entries, none, a bidiagonal band
     Asked("questions.jacobian_nonzero", "02_graphs/graphs.ipynb", 4096, (4096 * 4096, 0, 2 * 4096 - 1)),
     Asked("questions.svm_scaled", "04_losses/losses.ipynb", "a", ("b", "c", "d")),
-    Asked("questions.linear_stack", "07_mlp/mlp.ipynb", "a", ("b", "c", "d")),
+    Asked("questions.linear_stack", "07_mlp/mlp.ipynb", "c", ("a", "b", "d")),
 ]
 IDS = [q.exercise for q in QUESTIONS]
 

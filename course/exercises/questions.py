@@ -170,8 +170,7 @@ class QuestionExercise(Exercise):
             return None
         if kind == KIND_STR:
             return f"{want}, got {value!r}: write just the letter of your choice, in quotes"
-        example = f'{self.title} = "{self.form.options[0]}"'
-        return f"{want}, got {_shown(kind, value)}: put the letter in quotes, e.g. {example}"
+        return f'{want}, got {_shown(kind, value)}: write the letter in quotes, as in {self.title} = "<letter>"'
 
     def _normalised(self, value: Any) -> Any:
         return value.strip().lower() if isinstance(self.form, Choice) else value
