@@ -46,6 +46,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from types import FunctionType
 
 #: Most cells reported as stopped or failed in status.json.
 MAX_REPORTED = 20
@@ -163,6 +164,7 @@ def run_case_in_child(namespace: dict, job: dict, check: dict, payload: bytes, r
                 arrays = {name: data[name] for name in data.files}
             case = Case(check["label"], arrays, check["config"])
             student = namespace.get(check["symbol"])
+            outputs: dict[str, bytes]
             if student is None:
                 outputs, problems = {}, [f"no `{check['symbol']}` is defined at the top level of the notebook"]
             else:
@@ -225,7 +227,7 @@ def _resolve(module: str, qualname: str):
     return getattr(obj, "__func__", obj)
 
 
-def find_given_back(given_back: list[dict]) -> dict[tuple[str, str], tuple[object, str, int]]:
+def find_given_back(given_back: list[dict]) -> dict[tuple[str, str], tuple[FunctionType, str, int]]:
     """The withheld functions the grader may give back, found before any student code runs:
     (function, name, first line) by (module, qualified name)."""
     found = {}
@@ -243,7 +245,7 @@ def _code_objects(code):
             yield from _code_objects(const)
 
 
-def take_back(functions: dict[tuple[str, str], tuple[object, str, int]], sources: dict) -> str | None:
+def take_back(functions: dict[tuple[str, str], tuple[FunctionType, str, int]], sources: dict) -> str | None:
     """Restore the bodies of ``functions`` from the grader's ``sources`` (in the functions found at
     the start, and in those the names lead to now, should the notebook have reloaded a module);
     returns what went wrong, if anything."""
@@ -287,7 +289,8 @@ def main() -> None:
     shell = InteractiveShell.instance(config=config)
     # Figures are never drawn here: `%matplotlib inline` (common in a first cell) must not stop
     # the rest of its cell, the imports, from running, as it would without a kernel.
-    shell.register_magic_function(lambda line="": None, "line", "matplotlib")
+    # IPython's decorator on register_magic_function types its first argument as the shell.
+    shell.register_magic_function(lambda line="": None, "line", "matplotlib")  # type: ignore[arg-type]
     given_back = find_given_back(job["given_back"])
     notes = run_cells(shell, cells, job)
     Path("status.json").write_text(json.dumps({"status": "ok", "notes": notes}))
