@@ -34,6 +34,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Unicode
 
+from .hand_grades import standing
 from .lms import read_students
 
 __all__ = ["CanvasExport", "ExportLine", "MoodleExport", "MoodleGradebookExport", "gather", "write"]
@@ -75,7 +76,8 @@ def gather(gradebook: Gradebook, assignments: list[str], lms_students: Path | No
         for student in gradebook.students:
             try:
                 sub = gradebook.find_submission(name, student.id)
-                score, submitted = float(sub.score), True
+                # A score given by hand to an answer that changed since does not count (hand_grades).
+                score, submitted = sum(standing(g)[0] for nb in sub.notebooks for g in nb.grades), True
             except MissingEntry:
                 score, submitted = 0.0, False
             known = mapping.get(student.id)
