@@ -524,6 +524,15 @@ class _CaseWatch:
         self.limited: set[tuple[int, float]] = set()
         self.exceeded = False
         self.start = self._used([]) if checker is not None else 0.0
+        self.own_start = self._own() if checker is not None else 0.0
+
+    def _own(self) -> float:
+        """The checking process's own CPU seconds (not its children's)."""
+        try:
+            times = self.checker.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return times.user + times.system
 
     def _processes(self) -> list[psutil.Process]:
         """The run's processes but the checking process: those of its control group, or of its
@@ -591,7 +600,10 @@ class _CaseWatch:
                 continue
         if self.exceeded or self._used(procs) - self.start > self.cpu + self.SLACK:
             self.exceeded = True
-            kill_processes(procs, timeout=5)
+            # A checking process that spent the time itself ran the case in its own process (the
+            # notebook patched it): nothing it does from here on counts, so the run ends.
+            spent_itself = self._own() - self.own_start > self.SLACK
+            kill_processes([*procs, self.checker] if spent_itself else procs, timeout=5)
         return self.exceeded
 
 
@@ -802,13 +814,15 @@ class _CheckRun(_NotebookRun):
         budget = 4 * sum(a.nbytes for a in case.arrays.values()) + self.RESULT_MARGIN_BYTES
         case_deadline = min(deadline, time.monotonic() + 3 * self.cpu_seconds + 10)
         data = _read_pipe(read_end, min(budget, MAX_RESULT_BYTES), case_deadline, watch.over)
+        if watch.exceeded or (not data and watch.spent() >= self.cpu_seconds):
+            self.why[job["key"]] = (  # said before the run may end (it does when it ran the case itself)
+                f"it used more than the {self.cpu_seconds} s of CPU time a case may use "
+                "(is it computed numerically, or in a slow way?)"
+            )
         if _receive(sock, deadline).get("op") != "done":
             raise ValueError("the run broke the protocol")
-        if watch.exceeded or (not data and watch.spent() >= self.cpu_seconds):
-            self.why[job["key"]] = (
-                f"it used more than the {self.cpu_seconds} s of CPU time a case may use "
-                "(is it computed numerically, or waiting in a loop?)"
-            )
+        if job["key"] in self.why:
+            pass
         elif data is None:
             self.why[job["key"]] = f"its result was larger than the {budget} bytes a result of this case may have"
         elif data:
