@@ -21,8 +21,10 @@ before it grades anyone.
 **A worker that dies mid-task loses nothing.** The scheduler sends its student to another
 worker; the client merges whichever attempt finishes, once. A student whose grading has
 taken down ``distributed.scheduler.allowed-failures`` + 1 workers (a setting of the scheduler,
-3 by default: 4 workers) is not tried again: Dask gives up with ``KilledWorker`` and the student gets a
-row of 0 points, flagged.
+3 by default: 4 workers) is not tried again: Dask gives up with ``KilledWorker``. Dask blames
+every student a dying worker held, those waiting their turn on it too, so each student it gave
+up on is graded again alone, one after another; one whose grading kills its workers again gets
+a row of 0 points, flagged, and the others their grades.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ JOIN_SECONDS = 120.0
 #: With no result for this long, the client checks that some worker can still grade.
 QUIET_SECONDS = 60.0
 POLL_SECONDS = 0.2
+#: While nothing finishes, how often the scheduler is asked to look at tasks waiting for a worker.
+NUDGE_SECONDS = 5.0
 
 
 # ----------------------------------------------------------------------------------------
@@ -168,12 +172,31 @@ class GradingPreflight(WorkerPlugin):
         self.found = await asyncio.to_thread(self.check)
         if self.found.ok:
             await worker.set_resources(**{self.resource: worker.state.nthreads})
+            _reconsider_waiting_tasks(worker)
         else:
             logger.error("this worker cannot grade, refused: %s", "; ".join(self.found.problems))
 
     async def teardown(self, worker: Any) -> None:
         if self.resource in worker.state.total_resources:
             await worker.set_resources(**{self.resource: 0})
+
+
+def _reconsider_waiting_tasks(worker: Any) -> None:
+    """Have the scheduler look again at the tasks no worker could run, now that ``worker`` has
+    the grading resource.
+
+    The scheduler matches waiting ("no-worker") tasks with a worker when the worker joins or
+    changes status, not when its resources change (``Scheduler.add_resources``, distributed
+    2024-2026). A worker that restarts after a student's grading killed it joins first and
+    passes the preflight after, so without this the students it should grade next would wait
+    for ever. A pause and resume is a status change the scheduler acts on; at set-up the worker
+    runs nothing, so it costs nothing.
+    """
+    from distributed.core import Status
+
+    if worker.status == Status.running:
+        worker.status = Status.paused
+        worker.status = Status.running
 
 
 def _found(name: str, dask_worker: Any) -> WorkerCheck | None:
@@ -370,21 +393,37 @@ class DaskEngine:
     def grade(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
         if not tasks:  # a rerun that skips everyone: no cluster was started
             return
-        by_future = {}
-        for task in tasks:
-            future = self.client.submit(
-                self.task, task, self.timeout, key=f"grade-{task['student']}-{self.token}", pure=False,
-                resources={self.resource: 1},
-            )  # fmt: skip
-            by_future[future] = task
+        # Dask blames every task a dying worker held, the ones waiting their turn on it too:
+        # those students are graded again one at a time, so that only the one whose grading
+        # kills its worker again is given up on.
+        suspects: list[Task] = []
+        for task, future in self._wait({self._submit(task): task for task in tasks}):
+            if future.status == "error" and isinstance(future.exception(), KilledWorker):
+                suspects.append(task)
+                continue
+            yield task, self._outcome(future)
+        for task in suspects:
+            for _, future in self._wait({self._submit(task, "alone"): task}):
+                yield task, self._outcome(future)
+
+    def _submit(self, task: Task, attempt: str = "") -> Any:
+        key = f"grade-{task['student']}-{self.token}" + (f"-{attempt}" if attempt else "")
+        return self.client.submit(self.task, task, self.timeout, key=key, pure=False, resources={self.resource: 1})
+
+    def _wait(self, by_future: dict[Any, Task]) -> Iterator[tuple[Task, Any]]:
+        """Each future of ``by_future`` as it finishes, once, with its task; whatever is left
+        unfinished when the caller stops (Ctrl-C, an error) is cancelled and its grading stopped."""
         remaining = set(by_future)
         pending = as_completed(list(by_future), loop=self.client.loop)
-        heard = time.monotonic()
+        heard = nudged = time.monotonic()
         try:
             while remaining:
                 finished = pending.next_batch(block=False)
                 if not finished:
                     time.sleep(POLL_SECONDS)
+                    if time.monotonic() - nudged > NUDGE_SECONDS:
+                        nudged = time.monotonic()
+                        self._schedule_waiting()
                     if time.monotonic() - heard > QUIET_SECONDS:
                         heard = time.monotonic()
                         if not self._able_workers():
@@ -393,15 +432,32 @@ class DaskEngine:
                 heard = time.monotonic()
                 for future in finished:
                     remaining.discard(future)  # a future finishes once: its student is merged once
-                    task, outcome = by_future.pop(future), self._outcome(future)
+                    yield by_future.pop(future), future
                     # Released, so that the scheduler does not grade the student again if the
                     # worker holding this result dies later.
                     future.release()
-                    yield task, outcome
         finally:
             if remaining:
                 self.client.cancel(list(remaining), force=True)
                 self.client.run(stop_grading, str(self.out))
+
+    def _schedule_waiting(self) -> None:
+        """Have the scheduler match the tasks no worker could run with the workers that can
+        grade now (see :func:`_reconsider_waiting_tasks`: a task can also come back to the
+        scheduler after the worker's set-up, when a result it had fetched is lost)."""
+
+        def schedule(dask_scheduler: Any) -> int:  # nested: sent by value, the scheduler needs no autograder
+            recommendations: dict[str, str] = {}
+            for ws in list(dask_scheduler.running):
+                recommendations.update(dask_scheduler.bulk_schedule_unrunnable_after_adding_worker(ws))
+            if recommendations:
+                dask_scheduler.transitions(recommendations, stimulus_id=f"backprop-schedule-{time.time()}")
+            return len(recommendations)
+
+        try:
+            self.client.run_on_scheduler(schedule)
+        except Exception as exc:  # noqa: BLE001 - an older or locked-down scheduler: the setup's nudge remains
+            logger.debug("could not ask the scheduler to look at waiting tasks: %s", exc)
 
     def _able_workers(self) -> list[str]:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
@@ -412,8 +468,8 @@ class DaskEngine:
             result = future.result()
         except KilledWorker as exc:
             failures = exc.allowed_failures + 1
-            return Failure(f"its grading ended {failures} Dask worker(s) (killed, or out of memory): not tried again "
-                           "(distributed.scheduler.allowed-failures)")  # fmt: skip
+            return Failure(f"its grading, tried alone, ended {failures} Dask worker(s) (killed, or out of memory): "
+                           "not tried again (distributed.scheduler.allowed-failures)")  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the student is recorded as not graded, the run goes on
             return Failure(f"the Dask task failed ({type(exc).__name__}: {exc})")
         return result.outcome

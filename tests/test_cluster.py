@@ -286,8 +286,11 @@ def kill_own_worker(task: dict, timeout: float) -> WorkerResult:
 
 @pytest.mark.slow
 @pytest.mark.skip(
-    reason="hangs: after the nanny restarts the killed worker, the retried tasks never run on it "
-    "(seen 1 Dec, not yet understood); KilledWorker's mapping to a Failure is untested"
+    reason="not reliable yet: passed in 2 of 3 runs on 2 Dec. Fixed since 1 Dec: the retried tasks "
+    "waited for ever on a restarted worker (the scheduler does not look at waiting tasks when a worker's "
+    "resources change) and an innocent student queued on the dying worker was given up on too. Still "
+    "seen: after its second restart the single worker sometimes does not come back with the grading "
+    "resource within 60 s (not understood)"
 )
 def test_a_submission_that_kills_its_worker_repeatedly_is_given_up_on(tmp_path):
     import dask
