@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .database import GradebookUnavailable, check_gradebook, gradebook_url
 
@@ -49,7 +50,7 @@ buggy, and two cheaters), and print the grade table and where the feedback and r
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         """Bad arguments: one line on stderr, exit status 2."""
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - provided by traitlets when it loads this file
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -111,7 +111,7 @@ def _histogram(scores: list[float], max_score: float) -> str:
     step = max(1, math.ceil(max_score / 20))  # about 20 bars, each centred on whole points
     edges = [step * (k - 0.5) for k in range(int(max_score // step) + 2)]
     ax.hist(scores, bins=edges, color="#2c7fb8", edgecolor="white")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # the default, a MaxNLocator, takes it
     ax.axvline(statistics.mean(scores), color="k", linestyle="--", label=f"mean {statistics.mean(scores):.1f}")
     ax.axvline(statistics.median(scores), color="#e67e22", label=f"median {statistics.median(scores):g}")
     ax.set_xlabel(f"score (out of {max_score:g})")
