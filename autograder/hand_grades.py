@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HandGrades", "answer_digests", "notebook_answers", "put_back", "stale", "standing", "take"]
+__all__ = ["HandGrades", "Restored", "answer_digests", "notebook_answers", "put_back", "stale", "standing", "take"]
 
 #: The digests of one student's answers: notebook -> grade_id -> digest.
 Answers = dict[str, dict[str, str]]
@@ -107,19 +107,27 @@ def _unchanged(notebook: str, cell: str, manual: set[str], answers: Answers, bef
     return answers[notebook] == before[notebook]
 
 
-def put_back(
-    submission: Any, hand: HandGrades, manual: set[str], answers: Answers, before: Answers | None
-) -> list[str]:
+@dataclass
+class Restored:
+    """What :func:`put_back` did with the hand grades, by cell (``notebook/cell``)."""
+
+    #: Kept, but left to grade again: the answer changed since.
+    again: list[str]
+    #: Not kept: the cell is no longer part of the assignment (with the score it had).
+    dropped: list[str]
+
+
+def put_back(submission: Any, hand: HandGrades, manual: set[str], answers: Answers, before: Answers | None) -> Restored:
     """Write ``hand`` into the new ``submission`` (its automatic scores already set): see the
     module docstring. ``answers`` are the digests of the answers just graded, ``before`` those
-    of the answers the hand grades were given to (None: unknown). Returns the cells, as
-    ``notebook/cell``, whose hand grade is kept but left to grade again."""
+    of the answers the hand grades were given to (None: unknown)."""
     grades = {(nb.name, g.name): g for nb in submission.notebooks for g in nb.grades}
     comments = {(nb.name, c.name): c for nb in submission.notebooks for c in nb.comments}
-    again = []
+    again, dropped = [], []
     for h in hand.grades:
         grade = grades.get((h.notebook, h.cell))
-        if grade is None:  # the cell is no longer part of the assignment
+        if grade is None:  # the cell is no longer part of the assignment: say so
+            dropped.append(f"{h.notebook}/{h.cell} ({h.manual_score} points by hand)")
             continue
         grade.manual_score, grade.extra_credit = h.manual_score, h.extra_credit
         if not h.stale and _unchanged(h.notebook, h.cell, manual, answers, before):
@@ -130,7 +138,9 @@ def put_back(
     for key, text in hand.comments.items():
         if key in comments:
             comments[key].manual_comment = text
-    return again
+        else:
+            dropped.append(f"{key[0]}/{key[1]} (a comment)")
+    return Restored(again, dropped)
 
 
 def stale(grade: Any) -> bool:

@@ -81,7 +81,11 @@ def _result(points: float) -> StudentResult:
 
 
 def _merge(db_url: str, answers, before, points: float = 0.0) -> list[str]:
-    return pipeline._merge(db_url, ASSIGNMENT, _result(points), [], pipeline.manual_cells(ASSIGNMENT), answers, before)
+    """Merge a made-up result; the cells whose hand grade is left to grade again."""
+    manual = pipeline.manual_cells(ASSIGNMENT)
+    restored = pipeline._merge(db_url, ASSIGNMENT, _result(points), [], manual, answers, before)
+    assert restored.dropped == []
+    return restored.again
 
 
 def _grade_by_hand(db_url: str, cell: str, score: float, extra: float | None = None, comment: str | None = None):
@@ -306,3 +310,22 @@ def test_exports_count_what_grades_csv_counts(db_url, tmp_path):
     with Gradebook(db_url, COURSE_ID) as gb:
         assert [line.score for line in gather(gb, [ASSIGNMENT])] == [_row(db_url).score]
         assert gb.find_submission(ASSIGNMENT, "ann").score == _row(db_url).score + 1  # nbgrader's own sum
+
+
+def test_a_hand_grade_in_a_cell_the_assignment_no_longer_has_is_named(db_url, tmp_path):
+    from nbgrader.api import Gradebook
+
+    answers = _answers(_release(), tmp_path)
+    _merge(db_url, answers, None)
+    _grade_by_hand(db_url, DERIVATION, 1.0, comment="Good.")
+    with Gradebook(db_url, COURSE_ID) as gb:
+        hand = hand_grades.take(gb, ASSIGNMENT, "ann")
+        sub = gb.find_submission(ASSIGNMENT, "ann")
+        renamed = hand_grades.HandGrades(
+            [hand_grades.HandGrade(NOTEBOOK, "gone", 1.0, None)], {(NOTEBOOK, "gone"): "Good."}
+        )
+        restored = hand_grades.put_back(sub, renamed, manual(), answers, answers)
+        gb.db.rollback()
+    assert restored.again == []
+    assert restored.dropped == [f"{NOTEBOOK}/gone (1.0 points by hand)", f"{NOTEBOOK}/gone (a comment)"]
+    assert [g.cell for g in hand.grades] == [DERIVATION]
