@@ -656,7 +656,7 @@ def _merge(
     manual: set[str],
     answers: Answers | None = None,
     before: Answers | None = None,
-) -> list[str]:
+) -> hand_grades.Restored:
     """Replace the student's submission in the gradebook by this result.
 
     Only automatic scores and comments are copied, never ``extra_credit`` or manual scores from
@@ -666,8 +666,7 @@ def _merge(
     What the instructor wrote by hand in the earlier submission (manual scores, extra credit,
     manual comments) is kept (:mod:`autograder.hand_grades`): ``answers`` are the digests of the
     answers just graded, ``before`` those of the answers graded by hand (None: unknown). Returns
-    the cells (``notebook/cell``) whose answer changed since they were graded by hand: their
-    score is kept, marked as needing a manual grade again.
+    what became of them (:class:`autograder.hand_grades.Restored`).
     """
     import warnings
 
@@ -697,9 +696,9 @@ def _merge(
             for comment in nb.comments:
                 comment.auto_comment = comments.get(comment.name)
             nb.flagged = bool(flags)
-        again = hand_grades.put_back(submission, hand, manual, answers or {}, before)
+        restored = hand_grades.put_back(submission, hand, manual, answers or {}, before)
         gb.db.commit()
-    return again
+    return restored
 
 
 def _read_rows(db_url: str, assignment: str, students: list[str], state: _State) -> tuple[dict[str, float], list[Row]]:
@@ -1150,7 +1149,9 @@ def _run_on(
         earlier = state.students.get(s.student, {})
         before = answers if earlier.get("digest") == s.digest else earlier.get("answers")
         with private_umask():
-            _merge(db_url, settings.assignment, result, flags, manual, answers, before)
+            restored = _merge(db_url, settings.assignment, result, flags, manual, answers, before)
+        if restored.dropped:  # graded by hand in cells the assignment no longer has
+            flags.append(f"graded by hand in cells no longer in the assignment: {_list(restored.dropped)}")
         if not result.graded:
             write_private(work / f"{s.student}.log", result.log)
         state.students[s.student] = {
