@@ -38,7 +38,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,7 +390,7 @@ class DaskEngine:
 
     # -- grading ------------------------------------------------------------------------
 
-    def grade(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
+    def grade(self, tasks: list[Task]) -> Generator[tuple[Task, Outcome], None, None]:
         if not tasks:  # a rerun that skips everyone: no cluster was started
             return
         # Dask blames every task a dying worker held, the ones waiting their turn on it too:

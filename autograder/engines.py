@@ -17,7 +17,7 @@ outcome is the student's :class:`~autograder.submission.StudentResult`, or a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import sandbox
@@ -49,7 +49,7 @@ class Engine(Protocol):
         grades, for the progress line ("2 worker(s) on this machine")."""
         ...
 
-    def grade(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
+    def grade(self, tasks: list[Task]) -> Generator[tuple[Task, Outcome], None, None]:
         """``(task, outcome)`` for every task, in completion order. Closing the iterator (or
         Ctrl-C while iterating) stops every grading still under way."""
         ...
@@ -69,7 +69,7 @@ class LocalEngine:
     def start(self, students: int) -> str:
         return f"{min(self.workers, students)} worker(s) on this machine"
 
-    def grade(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
+    def grade(self, tasks: list[Task]) -> Generator[tuple[Task, Outcome], None, None]:
         # run_tasks starts nothing before it is iterated.
         return run_tasks(
             grade_student, tasks, workers=self.workers, timeout=self.timeout, log_dir=self.log_dir,

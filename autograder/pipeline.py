@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -248,7 +249,7 @@ def _file_digest(paths: list[Path], base: Path, extra: bytes) -> str:
     for path in sorted(paths):
         h.update(str(path.relative_to(base)).encode() + b"\0")
         with open(path, "rb") as f:
-            for block in iter(lambda f=f: f.read(1 << 20), b""):
+            for block in iter(functools.partial(f.read, 1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
 
@@ -584,7 +585,8 @@ def _expected_notebooks(assignment: str) -> list[str]:
 
 
 def _graded_cells(assignment: str) -> list[dict]:
-    """The nbgrader metadata of every graded cell of the assignment's source notebooks, in order."""
+    """The nbgrader metadata of every graded cell of the assignment's source notebooks, in order
+    (each has a ``grade_id``: nbgrader refuses a graded cell without one)."""
     import nbformat
 
     metas = []
@@ -598,13 +600,13 @@ def _graded_cells(assignment: str) -> list[dict]:
 
 def _cell_order(assignment: str) -> dict[str, int]:
     """Position of each graded cell in the assignment's source notebooks."""
-    return {meta.get("grade_id"): i for i, meta in enumerate(_graded_cells(assignment))}
+    return {meta["grade_id"]: i for i, meta in enumerate(_graded_cells(assignment))}
 
 
 def manual_cells(assignment: str) -> set[str]:
     """The grade ids of the assignment's manually graded answer cells (nbgrader: a cell that is
     both a solution and graded), which the autograder leaves to the instructor."""
-    return {meta.get("grade_id") for meta in _graded_cells(assignment) if meta.get("solution")}
+    return {meta["grade_id"] for meta in _graded_cells(assignment) if meta.get("solution")}
 
 
 def _source_digest(assignment: str, settings: Settings) -> bytes:

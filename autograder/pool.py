@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
@@ -173,7 +173,7 @@ def run_tasks(
     log_dir: str | os.PathLike | None = None,
     env: dict[str, str] | None = None,
     first_slot: int = 0,
-) -> Iterator[tuple[Any, Any]]:
+) -> Generator[tuple[Any, Any], None, None]:
     """Run ``fn(task, slot)`` for every task in ``workers`` processes; yield ``(task, result)``
     in completion order. ``result`` is a :class:`Failure` when the task raised, ran longer than
     ``timeout`` seconds, or killed its process. ``fn`` must be importable (processes are spawned).
