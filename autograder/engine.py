@@ -50,7 +50,7 @@ import numpy as np
 import psutil
 
 from course.exercises import get
-from course.exercises.base import Case, Verdict, judge_case, unpack_result
+from course.exercises.base import Case, Exercise, Verdict, judge_case, unpack_result
 
 from . import cgroup, sandbox, withhold
 from .cells import MARKERS, parse_test_cell
@@ -285,7 +285,8 @@ def _read_pipe(fd: int, limit: int, deadline: float, over: Callable[[], bool] | 
     """What comes through the read end ``fd`` until every writer has closed it (b"" if nothing),
     None past ``limit`` bytes; gives up at ``deadline``, or as soon as ``over()`` (asked every
     :data:`WATCH_SECONDS` while it waits) says so. Closes ``fd``."""
-    chunks, got = [], 0
+    chunks: list[bytes] = []
+    got = 0
     try:
         while True:
             left = max(0.0, deadline - time.monotonic())
@@ -352,7 +353,7 @@ def grade(
     workdir = Path(workdir)
     rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
     verdicts: dict[str, CellVerdict] = {}
-    plan: list[tuple[int, str, list[tuple[str, object, Case, str]]]] = []  # cell index, grade id, checks
+    plan: list[tuple[int, str, list[tuple[str, Exercise, Case, str]]]] = []  # cell index, grade id, checks
     jobs: list[tuple[dict, Case]] = []
     hidden_of: dict[str, bool] = {}  # check key -> whether it is a hidden check (no picture)
     for index, cell in enumerate(nb.cells):
@@ -402,19 +403,20 @@ def grade(
             cell.outputs, cell.execution_count = [], None
             if is_test_cell(cell):
                 cell.source = ""  # hidden tests never reach the student's code
-    runs = [_NotebookRun(workdir / "run", student, cell_timeout, uid, notebook_run_seconds)]
+    notebook_run = _NotebookRun(workdir / "run", student, cell_timeout, uid, notebook_run_seconds)
+    check_runs: list[_CheckRun] = []
     for k, group in enumerate(_groups(jobs), start=1):
         check_uid = uid + CHECK_UID_OFFSET * k
-        runs.append(
+        check_runs.append(
             _CheckRun(workdir / f"check{k}", student, group, cell_timeout, cpu_seconds, check_uid, checking_run_seconds)
         )
+    runs = [notebook_run, *check_runs]
     for run in runs:
         run.prepare()
     # The runs share nothing: they may go on side by side (on cores no other grader uses).
     with ThreadPoolExecutor(len(runs) if side_by_side else 1) as pool:
         results = list(pool.map(lambda r: r.start(require_sandbox, hidden_paths), runs))
 
-    notebook_run, check_runs = runs[0], runs[1:]
     status = notebook_run.status(results[0])
     _copy_outputs(nb, notebook_run.workdir / "executed.ipynb")
     where = {
@@ -528,6 +530,8 @@ class _CaseWatch:
 
     def _own(self) -> float:
         """The checking process's own CPU seconds (not its children's)."""
+        if self.checker is None:  # never asked then: every caller checks first
+            return 0.0
         try:
             times = self.checker.cpu_times()
         except psutil.Error:
@@ -559,7 +563,7 @@ class _CaseWatch:
         if self.group is not None:
             return self.group.cpu_seconds()
         total = 0.0
-        for proc in [self.checker, *procs]:
+        for proc in [self.checker, *procs] if self.checker is not None else procs:
             try:
                 times = proc.cpu_times()
                 total += times.user + times.system + times.children_user + times.children_system
@@ -804,7 +808,7 @@ class _CheckRun(_NotebookRun):
     def _case(self, sock: socket.socket, job: dict, case: Case, deadline: float) -> None:
         """Send one case with the write end of its own pipe; read its result from that pipe."""
         buffer = io.BytesIO()
-        np.savez(buffer, **case.arrays)
+        np.savez(buffer, **case.arrays)  # type: ignore[arg-type]  # numpy types a ** of arrays as allow_pickle too
         read_end, write_end = os.pipe()
         watch = _CaseWatch(self.cpu_seconds, self.checker, self.uid, self.cgroup)  # before the case exists
         try:
