@@ -160,6 +160,7 @@ def test_an_unreachable_server_is_one_line_without_the_password():
     assert "cannot reach the gradebook" in message and "s3cret" not in message and "\n" not in message
 
 
+@pytest.mark.slow  # four Pythons that import nbgrader: over 10 s
 @pytest.mark.parametrize("how", ["cli", "stock"])
 def test_errors_are_one_line_and_exit_non_zero(tmp_path, how):
     """A missing driver (psycopg hidden from the interpreter), and an unreachable server, from
