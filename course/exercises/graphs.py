@@ -456,9 +456,9 @@ class GraphExercise(Exercise):
             c = compare(name, grads, numeric, indices=[(k,) for k in check])
             if self.graded == "backward" and c.mistake == Mistake.ALL_ZEROS:
                 c.hint = (
-                    "no gradient reached the leaves: the sweep starts by setting the output's grad to 1, then runs "
-                    "each node's backward after that of every node using it (reverse topological order), so that "
-                    "the gradient flows from the output down to the leaves"
+                    "the leaves' grads are all zeros, so no gradient reached them: the sweep starts by setting "
+                    "the output's grad to 1, then runs each node's backward after that of every node using it "
+                    "(reverse topological order), so that the gradient flows from the output down to the leaves"
                 )
             v.checks.append(c)
         return v
