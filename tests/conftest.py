@@ -122,6 +122,7 @@ FILE_SECONDS: dict[str, float] = {
     "tests/test_hostile_07_mlp.py": 105,  # 12
     "tests/test_hostile_06_optim.py": 100,  # 11
     "tests/test_hostile_05_gradcheck.py": 90,  # 10
+    "tests/test_hostile_round3.py": 60,  # 6
     "tests/test_numerical.py": 100,  # every answer of every notebook, every style
     "tests/test_readme_commands.py": 90,
     "tests/test_manual_scores.py": 80,
