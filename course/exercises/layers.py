@@ -279,26 +279,27 @@ _sequential.needs = [(L.Linear, "backward"), (L.Tanh, "backward"), (L.Sigmoid, "
 # ----------------------------------------------------------------------------------------
 
 
+# The known bugs are run on arrays only, so their backward takes an array, not any ArrayLike.
 class _SigmoidWithoutY(L.Sigmoid):
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * (1.0 - self.y)
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return grad_out * (1.0 - self._saved("y"))
 
 
 class _TanhWithoutSquare(L.Tanh):
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * (1.0 - self.y)
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return grad_out * (1.0 - self._saved("y"))
 
 
 class _LinearSigmoidWithoutLocalInW(L.LinearSigmoid):
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:  # type: ignore[override]
         before = self.W.grad.copy()
         grad_x = super().backward(grad_out)
-        self.W.grad[...] = before + self.x.T @ grad_out
+        self.W.grad[...] = before + self._saved("x").T @ grad_out
         return grad_x
 
 
 class _SequentialSkipsLast(L.Sequential):
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:  # type: ignore[override]
         return L.Sequential(*self.layers[:-1]).backward(grad_out)
 
 

@@ -399,7 +399,8 @@ class _SoftmaxWithoutOneHot(F.SoftmaxCrossEntropy):
 
 class _SVMWithoutCorrectClass(F.MulticlassSVM):
     def backward(self) -> np.ndarray:
-        return self.violated / len(self.labels)
+        violated, labels = self._saved("violated", "labels")
+        return violated / len(labels)
 
 
 class _BinaryCrossEntropyOneBranch(F.BinaryCrossEntropy):

@@ -65,7 +65,7 @@ def loss_terms(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float) -> np
     the order of ε·L / h, which rivals the smallest gradient entries of a large case (and
     entries where the data and penalty gradients nearly cancel).
     """
-    log_p = log_softmax(net.loss(X), axis=1)
+    log_p = log_softmax(net.loss(X), axis=1)  # type: ignore[arg-type]  # without y, loss gives the scores
     per_example = -log_p[np.arange(len(y)), y] / len(y)
     return np.concatenate([per_example, reg * np.ravel(net.params["W1"]) ** 2, reg * np.ravel(net.params["W2"]) ** 2])
 
@@ -257,7 +257,7 @@ def _scores_mistakes(ref: TwoLayerNet, X: np.ndarray) -> list[tuple[str, str, np
             "and that is what W2 multiplies",
             (X @ W1 + b1) @ W2 + b2,
         ),
-        ("b2 forgotten", "your scores are missing the output layer's bias: add b2 to each row", ref.loss(X) - b2),
+        ("b2 forgotten", "your scores are missing the output layer's bias: add b2 to each row", ref.loss(X) - b2),  # type: ignore[operator]
     ]
 
 

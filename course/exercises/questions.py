@@ -90,8 +90,9 @@ def expected_answer(question: Question) -> Any:
             continue
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         for stmt in ast.parse(source).body:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else []
-            if any(isinstance(t, ast.Name) and t.id == question.variable for t in targets):
+            if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == question.variable for t in stmt.targets
+            ):
                 found.append(ast.literal_eval(stmt.value))
     found = [v for v in found if v is not None]  # the stub's `answer = None` before the markers
     if not found:
