@@ -435,7 +435,7 @@ def _relative_error_larger_of_two(a: Array, b: Array) -> float:
 
 
 def _relative_error_mean(a: Array, b: Array) -> float:
-    return np.mean(gradcheck._elementwise_error(np.asarray(a), np.asarray(b)))
+    return float(np.mean(gradcheck._elementwise_error(np.asarray(a), np.asarray(b))))
 
 
 get("gradients.relative_error").known_bugs = (
@@ -462,16 +462,20 @@ get("gradients.relative_error").known_bugs = (
 
 class _SwishWithoutXInBeta(Swish):
     def backward(self, grad_out: ArrayLike) -> Array:
-        slope = self.s * (1.0 - self.s)
-        self.beta.grad += (grad_out * self.x * slope).sum(axis=0)
-        return grad_out * (self.s + self.beta.data * self.x * slope)
+        x, s = self._saved("x"), self._saved("s")
+        grad_out = self._grad_out(grad_out, x.shape)
+        slope = s * (1.0 - s)
+        self.beta.grad += (grad_out * x * slope).sum(axis=0)
+        return grad_out * (s + self.beta.data * x * slope)
 
 
 class _SwishWithoutBetaInX(Swish):
     def backward(self, grad_out: ArrayLike) -> Array:
-        slope = self.s * (1.0 - self.s)
-        self.beta.grad += (grad_out * self.x * self.x * slope).sum(axis=0)
-        return grad_out * (self.s + self.x * slope)
+        x, s = self._saved("x"), self._saved("s")
+        grad_out = self._grad_out(grad_out, x.shape)
+        slope = s * (1.0 - s)
+        self.beta.grad += (grad_out * x * x * slope).sum(axis=0)
+        return grad_out * (s + x * slope)
 
 
 get("gradients.Swish.backward").known_bugs = (
