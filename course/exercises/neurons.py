@@ -369,12 +369,18 @@ _layer_forward = register(
     ActivationFunctionExercise("neurons.layer_forward", "layer_forward", N.layer_forward, _layer_settings)
 )
 _layer_forward.withheld = _layer_forward.traps + _FORWARD_BLOCKS
+
+
+def _bias_after_activation(X: np.ndarray, W: np.ndarray, b: np.ndarray, activation: Callable) -> np.ndarray:
+    return N.layer_forward(X, W, np.zeros_like(b), activation) + b
+
+
 _layer_forward.known_bugs = (
     KnownBug(
         "bias added after the activation",
         "your result is g(X @ W) + b: the bias is part of each neuron's weighted sum, so it is added before "
         "the activation is applied",
-        lambda X, W, b, activation: N.layer_forward(X, W, np.zeros_like(b), activation) + b,
+        _bias_after_activation,
     ),
 )
 
@@ -406,11 +412,17 @@ _three_layer_forward = register(
     )
 )
 _three_layer_forward.withheld = _three_layer_forward.traps + _FORWARD_BLOCKS
+
+
+def _sigmoid_on_output(*arrays: np.ndarray) -> np.ndarray:
+    return A.sigmoid(N.three_layer_forward(*arrays))
+
+
 _three_layer_forward.known_bugs = (
     KnownBug(
         "a sigmoid on the output layer",
         "your outputs are squashed into (0, 1): the hidden layers apply the sigmoid, but the output layer is "
         "linear (h2 @ W3 + b3, with no activation)",
-        lambda X, W1, b1, W2, b2, W3, b3: A.sigmoid(N.three_layer_forward(X, W1, b1, W2, b2, W3, b3)),
+        _sigmoid_on_output,
     ),
 )

@@ -296,6 +296,22 @@ register(ScheduleExercise("optim.step_decay", "step_decay", O.step_decay, _step_
 register(ScheduleExercise("optim.cosine_decay", "cosine_decay", O.cosine_decay, _cosine_decay_settings, tol=1e-9))
 
 
+def _step_decay_without_floor(lr0: float, t: int, step_size: int, gamma: float = 0.1) -> float:
+    return lr0 * gamma ** (t / step_size)
+
+
+def _step_decay_early(lr0: float, t: int, step_size: int, gamma: float = 0.1) -> float:
+    return O.step_decay(lr0, t + 1, step_size, gamma)
+
+
+def _cosine_decay_without_pi(lr0: float, t: int, T: int, lr_min: float = 0.0) -> float:
+    return lr_min + 0.5 * (lr0 - lr_min) * (1.0 + math.cos(min(t, T) / T))
+
+
+def _cosine_decay_full_period(lr0: float, t: int, T: int, lr_min: float = 0.0) -> float:
+    return lr_min + 0.5 * (lr0 - lr_min) * (1.0 + math.cos(2 * math.pi * min(t, T) / T))
+
+
 # The mistakes recognised by running them (base.KnownBug), per exercise.
 get("optim.Momentum.step").known_bugs = (STALE_VELOCITY, FORGETS_VELOCITY)
 get("optim.Momentum.step_formulation").known_bugs = (STALE_VELOCITY, FORGETS_VELOCITY)
@@ -320,13 +336,13 @@ get("optim.step_decay").known_bugs = (
         "no floor",
         "your learning rate decays smoothly between the steps: step decay holds it constant for step_size "
         "iterations, so its exponent counts the completed periods, a whole number (floor division)",
-        lambda lr0, t, step_size, gamma=0.1: lr0 * gamma ** (t / step_size),
+        _step_decay_without_floor,
     ),
     KnownBug(
         "decays one step early",
         "your learning rate drops one iteration too early: the first decay comes at t = step_size, "
         "after step_size whole iterations at lr0",
-        lambda lr0, t, step_size, gamma=0.1: O.step_decay(lr0, t + 1, step_size, gamma),
+        _step_decay_early,
     ),
 )
 get("optim.cosine_decay").known_bugs = (
@@ -334,12 +350,12 @@ get("optim.cosine_decay").known_bugs = (
         "no π",
         "the angle of your cosine goes from 0 to 1 radian instead of from 0 to π, so at t = T the "
         "learning rate has not come down to lr_min",
-        lambda lr0, t, T, lr_min=0.0: lr_min + 0.5 * (lr0 - lr_min) * (1.0 + math.cos(min(t, T) / T)),
+        _cosine_decay_without_pi,
     ),
     KnownBug(
         "a full period",
         "your cosine makes a full period and climbs back to lr0 at t = T: the angle should go from 0 to π "
         "(half a period), so that the learning rate ends at lr_min",
-        lambda lr0, t, T, lr_min=0.0: lr_min + 0.5 * (lr0 - lr_min) * (1.0 + math.cos(2 * math.pi * min(t, T) / T)),
+        _cosine_decay_full_period,
     ),
 )
