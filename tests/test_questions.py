@@ -189,6 +189,12 @@ def test_the_library_holds_no_expected_value():
             assert isinstance(exercise.form, Choice) and q.right in exercise.form.options  # every option is there
     source = (ROOT / "course" / "exercises" / "questions.py").read_text()
     assert "16777216" not in source and "4096 * 4096" not in source
+    # no answer line anywhere in the library, docstrings included (the student edition keeps them)
+    library = {p: re.sub(r"\s+", "", p.read_text()) for p in (ROOT / "course").rglob("*.py")}
+    for q in QUESTIONS:
+        for line in answer_lines(q):
+            squeezed = re.sub(r"\s+", "", line.split("#")[0])
+            assert not [p for p, text in library.items() if squeezed in text], f"{line} is in the library"
     assert all(isinstance(get(q.exercise).form, Integer) == isinstance(q.right, int) for q in QUESTIONS)
 
 

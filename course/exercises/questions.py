@@ -2,7 +2,7 @@
 
 The lectures ask a few questions whose answer is a single value: how many entries the
 Jacobian of a 4096-wide ReLU layer has, which Boolean function one perceptron cannot learn.
-The student writes the answer into a variable (``answer_xor = "c"``) and the check is an
+The student writes the answer into a variable (``answer_xor = "<letter>"``) and the check is an
 :class:`Exercise` like every other:
 
 - the visible check looks only at the *form* of the answer (an int; one of ``"a"``..``"d"``),
