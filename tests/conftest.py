@@ -110,7 +110,7 @@ FILE_SECONDS: dict[str, float] = {
     # A hostile grading run: about 10 s of fixed cost, then some 8 s per student (two workers).
     "tests/test_hostile.py": 330,  # 39 students
     "tests/browser/test_browser_student.py": 300,  # builds the bundle, a fresh venv, JupyterLab
-    "tests/test_postgres.py": 280,  # a server, the sample class graded twice, stock nbgrader twice
+    "tests/test_postgres.py": 150,  # a server, 3 students graded twice, stock nbgrader twice
     "tests/test_student_bundle.py": 250,  # Cython, a fresh venv
     "tests/test_cluster.py": 220,  # a Dask cluster, a small class graded three times
     "tests/test_hostile_01_neurons.py": 140,  # 16 students

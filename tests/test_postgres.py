@@ -30,6 +30,8 @@ from autograder.database import GradebookUnavailable, check_gradebook, gradebook
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "autograder" / "sample_class" / "03_layers"
 NBGRADER = Path(sys.executable).parent / "nbgrader"
+#: The students graded into PostgreSQL: full marks, nothing, and a cheater whose flags are stored.
+PG_STUDENTS = ("perfect", "blank", "cheater_rebind")
 
 needs_sandbox = pytest.mark.skipif(not sandbox.bubblewrap_available(), reason="needs bubblewrap (grading)")
 
@@ -211,8 +213,13 @@ def test_errors_are_one_line_and_exit_non_zero(tmp_path, how):
 @pytest.mark.slow
 @needs_sandbox
 def test_grading_twice_into_postgresql_gives_the_same_grades_and_duplicates_nothing(server, tmp_path):
+    """Three of the sample class (full marks, nothing, a flagged cheater): what each kind of
+    student does in the gradebook; the whole class is graded by the other pipeline tests."""
     url = server.create_database("pipeline")
     out = tmp_path / "out"
+    students = tmp_path / "class"
+    for student in PG_STUDENTS:
+        shutil.copytree(SAMPLE / student, students / student)
     command = [
         sys.executable,
         "-m",
@@ -221,7 +228,7 @@ def test_grading_twice_into_postgresql_gives_the_same_grades_and_duplicates_noth
         "--assignment",
         "03_layers",
         "--submissions",
-        str(SAMPLE),
+        str(students),
         "--out",
         str(out),
         "--workers",
@@ -234,8 +241,9 @@ def test_grading_twice_into_postgresql_gives_the_same_grades_and_duplicates_noth
     assert first.returncode == 0, first.stderr[-3000:]
     grades, rows = _grades(out), _rows(url)
     assert not (out / "gradebook.db").exists(), "the gradebook went to SQLite, not PostgreSQL"
-    assert set(grades) == {p.name for p in SAMPLE.iterdir() if p.is_dir()}
+    assert set(grades) == set(PG_STUDENTS)
     assert grades["perfect"][0] == grades["perfect"][1] != "0" and grades["blank"][0] == "0"
+    assert float(grades["cheater_rebind"][0]) < float(grades["perfect"][0])
     assert rows["student"] == len(grades) and rows["submitted_assignment"] == len(grades)
     again = subprocess.run([*command, "--force"], capture_output=True, text=True, timeout=1800, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-3000:]
