@@ -71,7 +71,7 @@ demo: $(STAMP) sandbox
 # One BLAS thread per test worker: the workers already fill the cores, and oversubscribed
 # OpenBLAS threads are slower than none on a loaded machine (tests/conftest.py pins them for
 # every pytest run too). Each file goes whole to one worker (its module fixtures run once), in
-# the order tests/conftest.py collects them: the longest files first (FILE_SECONDS), so that
+# the order tests/suite_order.py gives them: the longest files first (FILE_SECONDS), so that
 # the short ones fill in around them; --no-loadscope-reorder keeps that order.
 test: export OPENBLAS_NUM_THREADS = 1
 test: export OMP_NUM_THREADS = 1

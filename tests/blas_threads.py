@@ -12,7 +12,10 @@ from __future__ import annotations
 import ctypes
 from pathlib import Path
 
-__all__ = ["loaded_openblas", "openblas_threads", "pin_loaded_blas"]
+__all__ = ["BLAS_THREAD_VARIABLES", "loaded_openblas", "openblas_threads", "pin_loaded_blas"]
+
+#: The variables that set the threads of OpenBLAS, OpenMP and MKL: "1" in every test run.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 #: The (get, set) function names of each OpenBLAS flavour, the bundled one first.
 _FUNCTIONS = (

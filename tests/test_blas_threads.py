@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from blas_threads import loaded_openblas, openblas_threads
-from conftest import BLAS_THREAD_VARIABLES
+from blas_threads import BLAS_THREAD_VARIABLES, loaded_openblas, openblas_threads
 
 HERE = Path(__file__).resolve().parent
 

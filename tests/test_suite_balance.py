@@ -8,9 +8,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import conftest
 import pytest
-from conftest import FILE_SECONDS, SLOW_TESTS
+from suite_order import FILE_SECONDS, SLOW_TESTS, order_and_mark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +44,7 @@ def test_the_longest_files_come_first_and_each_file_keeps_its_order():
         FakeItem(f"{longest}::test_1"),
         FakeItem("tests/test_zzz_unlisted.py::test_c"),
     ]
-    conftest.pytest_collection_modifyitems(None, items)
+    order_and_mark(items)
     assert [i.nodeid for i in items] == [
         f"{longest}::test_2",
         f"{longest}::test_1",
@@ -69,7 +68,7 @@ def test_every_slow_test_named_exists():
 def test_the_slow_tests_named_are_marked_slow_and_no_others(suffix):
     listed = next(iter(SLOW_TESTS))
     items = [FakeItem(listed + suffix), FakeItem(listed + "_and_more"), FakeItem("tests/test_data.py::test_a")]
-    conftest.pytest_collection_modifyitems(None, items)
+    order_and_mark(items)
     assert {i.nodeid: i.marks for i in items} == {
         listed + suffix: ["slow"],
         listed + "_and_more": [],
