@@ -108,18 +108,21 @@ def resolve(owner: Any, attr: str) -> tuple[Path, str, str]:
     return path, fn.__qualname__, f"{module}.{fn.__qualname__}"
 
 
-def _definitions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+def _definitions(tree: ast.Module) -> dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]]:
     """Every function of a module by qualified name, as Python names them: methods of nested
     classes, and functions nested in functions (``f.<locals>.g``), included; so are
-    definitions under ``if``, ``try``, ``with`` and loops."""
-    found: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    definitions under ``if``, ``try``, ``with`` and loops. A name defined more than once (a
+    property's setter, ``@overload`` stubs before the real body, a version-dependent fallback)
+    maps to all its definitions, in source order: whichever one Python ends up binding, each
+    is withheld."""
+    found: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = defaultdict(list)
 
     def visit(body: Sequence[ast.stmt | ast.ExceptHandler], prefix: str) -> None:
         for node in body:
             if isinstance(node, ast.ClassDef):
                 visit(node.body, f"{prefix}{node.name}.")
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                found.setdefault(f"{prefix}{node.name}", node)
+                found[f"{prefix}{node.name}"].append(node)
                 visit(node.body, f"{prefix}{node.name}.<locals>.")
             else:
                 for name in ("body", "orelse", "finalbody", "handlers"):
@@ -202,36 +205,43 @@ def redact_source(source: str, names: dict[str, str], filename: str = "<source>"
     defs = _definitions(tree)
     lines = source.splitlines(keepends=True)
     for qualname, display in names.items():
-        node = defs.get(qualname)
-        if node is None:
+        if qualname not in defs:
             raise WithheldError(f"no function {qualname} in {filename}")
         if any(outer in names for outer in _ancestors(qualname)):
             continue
-        body = node.body
-        if (
-            isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            body = body[1:]  # keep the docstring
-        if not body:
-            continue
-        stub = f"raise RuntimeError({STUB_MESSAGE.format(name=display)!r})"
-        start, end = _first_line(body[0]), node.end_lineno or _first_line(body[0])  # ast.parse sets end_lineno
-        if lines[start - 1][: body[0].col_offset].strip():  # the body shares a line with the `def`
-            if start != end:
-                raise WithheldError(
-                    f"{qualname} in {filename} starts its body on the line of its `def`; "
-                    "write its body on lines of its own"
-                )
-            line = lines[start - 1]  # `def f(x): return ...`: the body after the colon
-            lines[start - 1] = line[: body[0].col_offset] + stub + "\n"
-            continue
-        indent = lines[start - 1][: len(lines[start - 1]) - len(lines[start - 1].lstrip())]
-        lines[start - 1 : end] = [f"{indent}{stub}\n"] + ["\n"] * (end - start)
+        for node in defs[qualname]:
+            _redact(lines, node, qualname, display, filename)
     text = "".join(lines)
     compile(text, filename, "exec")  # a rewrite that does not compile is a bug here, not the student's
     return text
+
+
+def _redact(
+    lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, display: str, filename: str
+) -> None:
+    """Replace the body of ``node`` in ``lines`` by the stub, keeping its docstring and the
+    number of lines."""
+    body = node.body
+    if (
+        isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]  # keep the docstring
+    if not body:
+        return
+    stub = f"raise RuntimeError({STUB_MESSAGE.format(name=display)!r})"
+    start, end = _first_line(body[0]), node.end_lineno or _first_line(body[0])  # ast.parse sets end_lineno
+    if lines[start - 1][: body[0].col_offset].strip():  # the body shares a line with the `def`
+        if start != end:
+            raise WithheldError(
+                f"{qualname} in {filename} starts its body on the line of its `def`; write its body on lines of its own"
+            )
+        line = lines[start - 1]  # `def f(x): return ...`: the body after the colon
+        lines[start - 1] = line[: body[0].col_offset] + stub + "\n"
+        return
+    indent = lines[start - 1][: len(lines[start - 1]) - len(lines[start - 1].lstrip())]
+    lines[start - 1 : end] = [f"{indent}{stub}\n"] + ["\n"] * (end - start)
 
 
 def withheld_copy(functions: Iterable[Ref | tuple[Any, str]], dest: str | Path) -> Path:

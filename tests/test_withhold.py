@@ -67,6 +67,51 @@ def test_a_redacted_function_raises_and_keeps_its_docstring_and_the_line_numbers
     assert "y = 2 * x" not in text and "return inner()" not in text
 
 
+def test_every_definition_of_a_name_is_withheld_overloads_setters_and_fallbacks():
+    """Only the first of several definitions used to be withheld: ``@overload`` stubs before
+    the real body, or a property's getter before its setter, left the body that Python binds
+    (the last) in the checking run's copy."""
+    source = textwrap.dedent('''\
+        import sys
+        from typing import overload
+
+
+        @overload
+        def loss(x: int) -> int: ...
+        @overload
+        def loss(x: float) -> float: ...
+        def loss(x):
+            return 2 * x
+
+
+        class Net:
+            @property
+            def w(self):
+                """The weight."""
+                return self._w
+
+            @w.setter
+            def w(self, value):
+                self._w = value * 3
+
+
+        if sys.version_info >= (3, 99):
+            def step(x):
+                return x - 1
+        else:
+            def step(x):
+                return x - 2
+    ''')
+    text = withhold.redact_source(source, {"loss": "m.loss", "Net.w": "m.Net.w", "step": "m.step"})
+    assert "2 * x" not in text and "value * 3" not in text and "x - 1" not in text and "x - 2" not in text
+    namespace: dict = {}
+    exec(compile(text, "m.py", "exec"), namespace)
+    net = namespace["Net"]()
+    for call in (lambda: namespace["loss"](1), lambda: setattr(net, "w", 1), lambda: namespace["step"](1)):
+        with pytest.raises(RuntimeError, match=WITHHELD):
+            call()
+
+
 def test_what_cannot_be_found_is_refused_loudly():
     with pytest.raises(withhold.WithheldError, match="no function missing"):
         withhold.redact_source(SOURCE, {"missing": "m.missing"})
