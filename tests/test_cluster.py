@@ -286,7 +286,7 @@ def kill_own_worker(task: dict, timeout: float) -> WorkerResult:
 
 @pytest.mark.slow
 @pytest.mark.skip(
-    reason="not reliable yet: passed in 4 of 9 runs on 2 Dec. Fixed since 1 Dec: the retried tasks "
+    reason="not reliable yet: passed in 5 of 10 runs on 2 Dec. Fixed since 1 Dec: the retried tasks "
     "waited for ever on a restarted worker (the scheduler does not look at waiting tasks when a worker's "
     "resources change) and an innocent student queued on the dying worker was given up on too. Still "
     "seen: after the fourth death in a row, the single worker's nanny does not start it again (no "
