@@ -253,7 +253,7 @@ def test_sample_class_grades(sample_run):
     assert header[-1] == "flags"
     cells = header[5:-1]
     # The questions answered in words (manually graded, 0 points) have columns of their own.
-    answers = ["derivation_linear", "answer_jacobian", "answer_no_activation"]
+    answers = ["derivation_linear", "answer_jacobian", "derivation_sequential", "answer_no_activation"]
     assert [c for c in cells if c in answers] == answers
     assert all(float(r[c]) == 0 for r in rows for c in answers)
     cells = [c for c in cells if c not in answers]
