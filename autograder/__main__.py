@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from .database import GradebookUnavailable, check_gradebook, gradebook_url
+from autograder.host.database import GradebookUnavailable, check_gradebook, gradebook_url
 
 GRADE_HELP = """\
 Grade every submission of one assignment with nbgrader, hardened: each notebook runs in a
@@ -56,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .pipeline import list_assignments
+    from autograder.host.pipeline import list_assignments
 
     parser = _Parser(
         prog="python -m autograder",
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "export":
         return _export(args)
-    from .pipeline import Settings, UsageError, describe, grade
+    from autograder.host.pipeline import Settings, UsageError, describe, grade
 
     common = dict(
         workers=args.workers,
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
         else:
-            from .demo import run_demo
+            from autograder.host.demo import run_demo
 
             return run_demo(Settings("", Path(), args.out, **common))
     except UsageError as exc:
@@ -251,8 +251,8 @@ def _export(args: argparse.Namespace) -> int:
     """``export``: the gradebook of OUT as the LMS's import file."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from .export import gather, write
-    from .submission import COURSE_ID
+    from autograder.host.export import gather, write
+    from autograder.host.submission import COURSE_ID
 
     bin_dir = str(Path(sys.executable).parent)  # nbgrader's gradebook runs the `alembic` installed here
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

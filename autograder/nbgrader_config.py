@@ -30,7 +30,7 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 # The gradebook: SQLite by default; any SQLAlchemy URL (e.g. postgresql://...) via BACKPROP_GRADEBOOK_URL.
 # A plain postgresql://... means psycopg 3 (the `postgres` extra); a database that cannot be used
 # stops the command with one line.
-from autograder.database import GradebookUnavailable, check_gradebook, gradebook_url  # noqa: E402
+from autograder.host.database import GradebookUnavailable, check_gradebook, gradebook_url  # noqa: E402
 
 c.CourseDirectory.db_url = gradebook_url(os.environ.get("BACKPROP_GRADEBOOK_URL", f"sqlite:///{HERE / 'gradebook.db'}"))
 if "BACKPROP_GRADEBOOK_URL" in os.environ:
@@ -50,7 +50,7 @@ c.Exchange.root = str(HERE / "exchange")
 # docstring, whose value `nbgrader validate` would read as a partial grade and warn about.
 from nbgrader.converters import GenerateAssignment  # noqa: E402
 
-from autograder.hidden_tests import ClearHiddenTestsToComment  # noqa: E402
+from autograder.integration.hidden_tests import ClearHiddenTestsToComment  # noqa: E402
 
 c.GenerateAssignment.preprocessors = [
     ClearHiddenTestsToComment if p.__name__ == "ClearHiddenTests" else p
@@ -58,7 +58,7 @@ c.GenerateAssignment.preprocessors = [
 ]
 
 # Hardened autograding: the student's notebook runs in the sandbox and every graded test cell
-# is decided by the trusted engine (autograder/engine.py) instead of the student's kernel.
+# is decided by the trusted engine (autograder/verdicts/engine.py) instead of the student's kernel.
 # The rest of nbgrader's pipeline is unchanged.
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
@@ -71,8 +71,8 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.preprocessors import TrustedExecute  # noqa: E402
-from autograder.sanitize import SanitizeNotebook  # noqa: E402
+from autograder.host.sanitize import SanitizeNotebook  # noqa: E402
+from autograder.integration.preprocessors import TrustedExecute  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     TrustedExecute,
@@ -100,13 +100,13 @@ c.OverwriteCells.add_missing_cells = False
 # notebook holds the instructor's test cells in full, and nbgrader's default list (GetGrades,
 # CSSHTMLHeaderPreprocessor) would publish them. ClearHiddenTests cuts the hidden regions out
 # after the grades are read and before the HTML is written.
-# SanitizeNotebook (autograder/sanitize.py) leaves nothing of the student's that could run in a
+# SanitizeNotebook (autograder/host/sanitize.py) leaves nothing of the student's that could run in a
 # browser: it is in both lists, so that the autograded notebook the formgrader renders is clean
 # too, and feedback is clean even from an autograded notebook made some other way.
-# FeedbackCells (autograder/preprocessors.py) names each test cell by its exercises (before
+# FeedbackCells (autograder/integration/preprocessors.py) names each test cell by its exercises (before
 # ClearHiddenTests) and leaves library frames out of tracebacks; the course's template shows the
 # names, and no "In [ ]:" prompts.
-from autograder.preprocessors import FeedbackCells, FeedbackExporter  # noqa: E402
+from autograder.integration.preprocessors import FeedbackCells, FeedbackExporter  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     FeedbackCells,
@@ -127,10 +127,10 @@ c.HTMLExporter.exclude_output_prompt = True
 # `nbgrader zip_collect <assignment>` (from this folder): put the LMS's download, the zip as it
 # comes or its files, in autograder/downloaded/<assignment>/archive/; nbgrader extracts it to
 # .../extracted/ and copies each student's latest notebook to autograder/submitted/. Moodle,
-# Canvas and Blackboard names are read by autograder.lms.LmsCollector (the student's id is the
+# Canvas and Blackboard names are read by autograder.host.lms.LmsCollector (the student's id is the
 # LMS's: Moodle's participant number, Canvas's user id, Blackboard's username). For other
 # names, set c.FileNameCollectorPlugin.named_regexp (LmsCollector falls back to it).
-from autograder.lms import LmsCollector  # noqa: E402
+from autograder.host.lms import LmsCollector  # noqa: E402
 
 c.ZipCollectApp.downloaded_directory = "autograder/downloaded"
 c.ZipCollectApp.collector_plugin = LmsCollector

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench_grading import synthetic_class  # noqa: E402
 
 from autograder import sandbox  # noqa: E402
-from autograder.pipeline import Settings, grade  # noqa: E402
+from autograder.host.pipeline import Settings, grade  # noqa: E402
 
 DASK = Path(sys.executable).parent / "dask"
 

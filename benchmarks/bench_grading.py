@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import sandbox  # noqa: E402
-from autograder.pipeline import Settings, build_release, grade, list_assignments  # noqa: E402
+from autograder.host.pipeline import Settings, build_release, grade, list_assignments  # noqa: E402
 from autograder.sample_class.make_sample_class import make_notebook  # noqa: E402
 
 KINDS = ("perfect", "partial", "blank")

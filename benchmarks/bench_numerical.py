@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The checking run's BLAS is single-threaded (autograder/sandbox.py); so is this measurement.
+# The checking run's BLAS is single-threaded (autograder/sandbox/bubblewrap.py); so is this measurement.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

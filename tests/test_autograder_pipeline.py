@@ -20,12 +20,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import pipeline, sandbox
+from autograder import sandbox
 from autograder.__main__ import main
-from autograder.pipeline import Settings, grade
-from autograder.pool import Failure, run_tasks
+from autograder.host import pipeline
+from autograder.host.pipeline import Settings, grade
+from autograder.host.pool import Failure, run_tasks
+from autograder.host.submission import HIDDEN_MARKERS, hidden_test_lines, inspect_notebook, leaks_hidden_tests
 from autograder.sample_class import make_sample_class as sample
-from autograder.submission import HIDDEN_MARKERS, hidden_test_lines, inspect_notebook, leaks_hidden_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = sample.HERE / sample.ASSIGNMENT
@@ -201,7 +202,7 @@ def test_pool_isolates_hanging_dying_and_raising_tasks():
 def test_a_student_without_a_notebook_to_grade_scores_0_and_is_flagged(tmp_path, monkeypatch):
     """A folder of files but no notebook, or only a notebook too large to grade, is a row of 0
     points with a flag saying why (recorded like any ungraded student; no student code runs)."""
-    from autograder import pipeline
+    from autograder.host import pipeline
 
     subs = tmp_path / "submissions"
     (subs / "alice").mkdir(parents=True)
@@ -404,7 +405,7 @@ def test_resume_after_kill_then_parallel_regrade_gives_the_same_grades(small_cla
 
 
 def test_runs_go_side_by_side_only_on_cores_the_workers_leave_idle(monkeypatch):
-    from autograder.pipeline import _side_by_side
+    from autograder.host.pipeline import _side_by_side
 
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     assert _side_by_side(Settings("a", Path(), Path(), workers=2)) is True
@@ -414,7 +415,7 @@ def test_runs_go_side_by_side_only_on_cores_the_workers_leave_idle(monkeypatch):
     assert _side_by_side(Settings("a", Path(), Path(), workers=1, side_by_side=False)) is False
 
 
-@pytest.mark.parametrize("module", ["autograder.submission", "autograder.worker"])
+@pytest.mark.parametrize("module", ["autograder.host.submission", "autograder.inside.worker"])
 def test_grading_processes_do_without_the_slow_iri_parser(module):
     """jsonschema would build an IRI parser at import (about a second per process) for a format
     check grading never uses: the grading processes and the notebook run leave it out."""

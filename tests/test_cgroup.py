@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cgroup
+from autograder.sandbox import cgroup
 
 V2_KERNEL_FILES = ("memory.max", "memory.swap.max", "memory.oom.group", "pids.max", "cgroup.kill", "cgroup.procs")
 

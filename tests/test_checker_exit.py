@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import autograder.checker
+import autograder.inside.checker
 
 THREAD = "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon={daemon}).start()\n"
 JOB = {
@@ -41,7 +41,7 @@ def _receive(sock: socket.socket) -> dict:
 
 @pytest.mark.parametrize("daemon", [True, False])
 def test_the_checking_process_ends_when_the_grader_closes_the_channel(tmp_path: Path, daemon: bool):
-    shutil.copy(Path(autograder.checker.__file__), tmp_path / "checker.py")
+    shutil.copy(Path(autograder.inside.checker.__file__), tmp_path / "checker.py")
     (tmp_path / "job.json").write_text(json.dumps(JOB))
     (tmp_path / "cells.json").write_text(json.dumps([{"source": THREAD.format(daemon=daemon), "answer": False}]))
     ours, theirs = socket.socketpair()

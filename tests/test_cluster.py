@@ -26,12 +26,14 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra (Dask) is not installed")
 
-from autograder import cluster, sandbox  # noqa: E402
-from autograder.cluster import OUT_VARIABLE, DaskEngine, Fingerprint, WorkerResult  # noqa: E402
-from autograder.pipeline import Settings, UsageError, grade  # noqa: E402
-from autograder.pool import Failure  # noqa: E402
+from autograder import sandbox  # noqa: E402
+from autograder.host import cluster  # noqa: E402
+from autograder.host.cluster import OUT_VARIABLE, DaskEngine, Fingerprint, WorkerResult  # noqa: E402
+from autograder.host.pipeline import Settings, UsageError, grade  # noqa: E402
+from autograder.host.pool import Failure  # noqa: E402
+from autograder.host.submission import StudentResult  # noqa: E402
 from autograder.sample_class import make_sample_class as sample  # noqa: E402
-from autograder.submission import StudentResult  # noqa: E402
+from autograder.sandbox import bubblewrap  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DASK = Path(sys.executable).parent / "dask"
@@ -185,7 +187,7 @@ def _grading_in(proc: subprocess.Popen, out: Path) -> bool:
         return False
     for p in family:
         try:
-            if p.environ().get(OUT_VARIABLE) == str(out) and "autograder.pool" in " ".join(p.cmdline()):
+            if p.environ().get(OUT_VARIABLE) == str(out) and "autograder.host.pool" in " ".join(p.cmdline()):
                 return True
         except psutil.Error:
             continue
@@ -266,7 +268,7 @@ def test_preflight_names_each_difference(tmp_path, monkeypatch):
     assert "does not see this run's output folder" in found.problems[1]
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
     # Asked once per process (cached): ask again, with this PATH.
-    monkeypatch.setattr(sandbox, "bubblewrap_available", sandbox.bubblewrap_available.__wrapped__)
+    monkeypatch.setattr(bubblewrap, "bubblewrap_available", bubblewrap.bubblewrap_available.__wrapped__)
     refused = cluster.preflight(mine, "03_layers", str(probe), "token", hardened=True)
     assert refused.problems == ("bubblewrap is not installed (or not on PATH): install the Debian package "
                                 "'bubblewrap' on the worker",)  # fmt: skip

@@ -282,8 +282,8 @@ def test_the_errata():
 def test_the_new_experiments_stay_out_of_the_checking_runs_slice(name):
     """The checking run re-runs only the cells its checks need, each non-answer cell on 2 s of CPU:
     none of the new sections' experiments may be pulled in (by rebinding a name the answers use)."""
-    from autograder.cells import graded_cells
-    from autograder.slicing import needed_cells
+    from autograder.verdicts.cells import graded_cells
+    from autograder.verdicts.slicing import needed_cells
 
     nb = _nb(name)
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -10,7 +10,8 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import engine, sandbox
+from autograder import sandbox
+from autograder.verdicts import engine
 
 pytestmark = [
     pytest.mark.slow,

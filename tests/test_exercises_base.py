@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import course.layers as L
-from autograder.cells import CheckCall, parse_test_cell
+from autograder.verdicts.cells import CheckCall, parse_test_cell
 from course.exercises import check, decode_outputs, encode_outputs, get
 from course.exercises.base import judge_case, run_case
 from course.gradcheck import GradCheckError

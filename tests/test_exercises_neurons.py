@@ -222,7 +222,7 @@ def _centred_difference(f):
 
 
 def test_the_notebook_checks_every_exercise_visibly_and_hidden():
-    from autograder.cells import graded_cells
+    from autograder.verdicts.cells import graded_cells
 
     calls = {(c.exercise, c.hidden): cell.points for cell in graded_cells(NOTEBOOK) for c in cell.calls}
     for name in CORRECT:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from autograder.__main__ import main
-from autograder.export import CANVAS_COLUMNS, MOODLE_COLUMNS, CanvasExport, gather, write
-from autograder.lms import LmsStudent, write_students
+from autograder.host.export import CANVAS_COLUMNS, MOODLE_COLUMNS, CanvasExport, gather, write
+from autograder.host.lms import LmsStudent, write_students
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,7 +148,7 @@ def test_two_assignments_are_two_canvas_columns_but_one_moodle_file_each(tmp_pat
 
 
 def test_stock_nbgrader_export_with_the_plugin(tmp_path):
-    """`nbgrader export --exporter=autograder.export.CanvasExport` gives the same file."""
+    """`nbgrader export --exporter=autograder.host.export.CanvasExport` gives the same file."""
     out = tmp_path / "out"
     url = make_gradebook(out)
     (out / "nbgrader_config.py").write_text(
@@ -159,7 +159,7 @@ def test_stock_nbgrader_export_with_the_plugin(tmp_path):
         [
             str(ROOT / ".venv" / "bin" / "nbgrader"),
             "export",
-            "--exporter=autograder.export.CanvasExport",
+            "--exporter=autograder.host.export.CanvasExport",
             f"--to={tmp_path / 'stock.csv'}",
         ],
         cwd=out,

@@ -5,7 +5,7 @@
   failure message shows an expected value;
 - no ``In [ ]:`` prompts; tracebacks keep the student's own frames, not the library's;
 - the grading record carries each exercise's recognised mistakes to the host, and
-  :mod:`autograder.mistakes` turns a class's records into shares of the failing submissions.
+  :mod:`autograder.host.mistakes` turns a class's records into shares of the failing submissions.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import test_exercises_layers as layers
 from nbconvert import HTMLExporter
 from traitlets.config import PyFileConfigLoader
 
-from autograder import engine, mistakes, sandbox
-from autograder.pipeline import Settings, grade
-from autograder.preprocessors import FeedbackCells, graded_cell_title, student_traceback
+from autograder import sandbox
+from autograder.host import mistakes
+from autograder.host.pipeline import Settings, grade
+from autograder.integration.preprocessors import FeedbackCells, graded_cell_title, student_traceback
 from autograder.sample_class import make_sample_class as sample
+from autograder.verdicts import engine
 from course.exercises import get
 from course.exercises.base import _seed, judge_case, run_case
 

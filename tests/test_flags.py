@@ -20,11 +20,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import engine, mistakes, sandbox
-from autograder.flags import KINDS, Flag, read_flags
-from autograder.pipeline import ROOT, Settings, grade
-from autograder.sample_class import make_sample_class as sample
-from autograder.submission import (
+from autograder import sandbox
+from autograder.host import mistakes
+from autograder.host.flags import KINDS, Flag, read_flags
+from autograder.host.pipeline import ROOT, Settings, grade
+from autograder.host.submission import (
     FLAG_KINDS,
     _add_notes,
     _forget_records,
@@ -33,6 +33,8 @@ from autograder.submission import (
     inspect_cells,
     run_flags_of,
 )
+from autograder.sample_class import make_sample_class as sample
+from autograder.verdicts import engine
 from course.exercises.base import Verdict
 
 SAMPLE = sample.HERE / sample.ASSIGNMENT
@@ -338,7 +340,7 @@ def test_the_checks_against_the_release_are_typed():
 
 
 def test_a_rejected_link_is_one_flag_of_kind_rejected(tmp_path):
-    from autograder.pipeline import _from_folder
+    from autograder.host.pipeline import _from_folder
 
     (tmp_path / "s1").mkdir()
     target = tmp_path / "elsewhere.ipynb"

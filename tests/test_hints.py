@@ -20,8 +20,8 @@ import test_exercises_neurons as neurons
 import test_exercises_optim as optim
 from test_exercises_contract import TOPICS
 
-from autograder import engine
-from autograder import mistakes as class_report
+from autograder.host import mistakes as class_report
+from autograder.verdicts import engine
 from course.exercises import get
 from course.exercises.base import _seed, judge_case, run_case
 from course.exercises.layers import compare_scaled

@@ -16,9 +16,9 @@ import pytest
 from hostile.catalogue import CATALOGUE, HONEST_WRONG, build_notebook
 
 from autograder import sandbox
-from autograder.pipeline import Settings, grade
+from autograder.host.pipeline import Settings, grade
+from autograder.host.submission import HIDDEN_MARKERS, leaks_hidden_tests
 from autograder.sample_class import make_sample_class as sample
-from autograder.submission import HIDDEN_MARKERS, leaks_hidden_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SCORE = 18.0

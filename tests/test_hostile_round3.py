@@ -14,7 +14,7 @@ from hostile import suite
 from hostile.harness import grade_corpus, planted
 from hostile.round3 import ASSIGNMENT
 
-from autograder import engine
+from autograder.verdicts import engine
 
 pytestmark = suite.MARKS
 

@@ -20,8 +20,9 @@ import nbformat
 import pytest
 from active_content import active_content
 
-from autograder import pipeline, sandbox
-from autograder.pipeline import Settings, grade
+from autograder import sandbox
+from autograder.host import pipeline
+from autograder.host.pipeline import Settings, grade
 from autograder.sample_class import make_sample_class as sample
 
 ROOT = Path(__file__).resolve().parent.parent

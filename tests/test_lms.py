@@ -2,7 +2,7 @@
 folder; the roster; unattributed files; stock ``nbgrader zip_collect``.
 
 The downloads are laid out as each LMS's own code writes them (the sources are quoted at the top
-of ``autograder/lms.py``):
+of ``autograder/host/lms.py``):
 
 - Moodle's "Download all submissions" (``mod/assign``): the prefix ``<Full name>_<participant
   number>`` (``_`` in the name turned into a space; ``Participant_<number>`` with blind marking),
@@ -34,9 +34,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import lms, pipeline, sandbox
+from autograder import sandbox
 from autograder.__main__ import main
-from autograder.pipeline import Settings, UsageError, _collect
+from autograder.host import lms, pipeline
+from autograder.host.pipeline import Settings, UsageError, _collect
 from autograder.sample_class import make_sample_class as sample
 
 ROOT = Path(__file__).resolve().parent.parent

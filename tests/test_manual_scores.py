@@ -1,4 +1,4 @@
-"""Grades given by hand survive a regrade (``autograder/hand_grades.py``, ``pipeline._merge``).
+"""Grades given by hand survive a regrade (``autograder/host/hand_grades.py``, ``pipeline._merge``).
 
 The instructor's scores are set as the formgrader sets them, with nbgrader's ``Gradebook``
 API (a manual score clears ``needs_manual_grade``). Most tests merge made-up automatic results
@@ -18,10 +18,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import hand_grades, pipeline, sandbox
-from autograder.pipeline import Settings, grade
+from autograder import sandbox
+from autograder.host import hand_grades, pipeline
+from autograder.host.pipeline import Settings, grade
+from autograder.host.submission import COURSE_ID, StudentResult
 from autograder.sample_class import make_sample_class as sample
-from autograder.submission import COURSE_ID, StudentResult
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT, NOTEBOOK = "04_losses", "losses"
@@ -298,7 +299,7 @@ def test_grade_by_hand_then_regrade_for_real(tmp_path, capsys):
 def test_exports_count_what_grades_csv_counts(db_url, tmp_path):
     from nbgrader.api import Gradebook
 
-    from autograder.export import gather
+    from autograder.host.export import gather
 
     before = _answers(_release(), tmp_path)
     _merge(db_url, before, None, points=1.0)

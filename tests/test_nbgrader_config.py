@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.pipeline import COURSE_CONFIG
-from autograder.submission import leaks_hidden_tests
+from autograder.host.pipeline import COURSE_CONFIG
+from autograder.host.submission import leaks_hidden_tests
 
 SECRET = "assert double(21) + 0 == 42  # the-secret-hidden-check"
 
@@ -100,8 +100,8 @@ def test_feedback_preprocessors_keep_nbgraders_defaults_in_order():
     _, cfg = _api(Path("/nonexistent"))
     default = GenerateFeedback.class_traits()["preprocessors"].default()
     assert default == [GetGrades, CSSHTMLHeaderPreprocessor]
-    from autograder.preprocessors import FeedbackCells
-    from autograder.sanitize import SanitizeNotebook
+    from autograder.host.sanitize import SanitizeNotebook
+    from autograder.integration.preprocessors import FeedbackCells
 
     configured = cfg.GenerateFeedback.preprocessors
     assert configured == [FeedbackCells, GetGrades, ClearHiddenTests, SanitizeNotebook, CSSHTMLHeaderPreprocessor]

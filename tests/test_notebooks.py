@@ -17,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearSolutions
 
-from autograder.cells import graded_cells
+from autograder.verdicts.cells import graded_cells
 from course.exercises import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -898,7 +898,8 @@ GRADED = {
 @pytest.mark.skipif(os.getuid() != 0, reason="grading runs student code in the sandbox as root")
 @pytest.mark.parametrize("style", list(GRADED))
 def test_the_grader_flags_numerical_answers_and_keeps_analytic_ones(style, tmp_path):
-    from autograder import engine, sandbox
+    from autograder import sandbox
+    from autograder.verdicts import engine
 
     if not sandbox.bubblewrap_available():
         pytest.skip("bubblewrap is not installed")

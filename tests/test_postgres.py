@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy
 
 from autograder import sandbox
-from autograder.database import GradebookUnavailable, check_gradebook, gradebook_url
+from autograder.host.database import GradebookUnavailable, check_gradebook, gradebook_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "autograder" / "sample_class" / "03_layers"

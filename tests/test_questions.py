@@ -22,7 +22,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.cells import graded_cells
+from autograder.verdicts.cells import graded_cells
 from course.exercises import REGISTRY, check, get
 from course.exercises.base import NotImplementedYet, decode_outputs, encode_outputs, judge_case, run_case
 from course.exercises.questions import Choice, Integer, QuestionExercise, expected_answer

@@ -1,7 +1,7 @@
-"""The class report (autograder/report.py and its template templates/report.html.j2).
+"""The class report (autograder/host/report.py and its template templates/report.html.j2).
 
 Fast: a page rendered from a few hand-made rows. The Python side computes typed rows
-(:func:`autograder.report.page`); the template escapes everything it shows, so a student id,
+(:func:`autograder.host.report.page`); the template escapes everything it shows, so a student id,
 an exercise title or a flag holding markup stays text, and the page keeps its
 Content-Security-Policy."""
 
@@ -12,9 +12,9 @@ import re
 import pytest
 from active_content import active_content
 
-from autograder.mistakes import ExerciseMistakes, MistakeShare
-from autograder.pipeline import Row
-from autograder.report import CSP, Exercise, page, render
+from autograder.host.mistakes import ExerciseMistakes, MistakeShare
+from autograder.host.pipeline import Row
+from autograder.host.report import CSP, Exercise, page, render
 
 GROUPS = [
     Exercise("layers.Linear.backward", "Linear.backward", ["a1", "a2"]),

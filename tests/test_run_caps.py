@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import engine, sandbox
+from autograder import sandbox
+from autograder.verdicts import engine
 
 needs_bwrap = pytest.mark.skipif(
     not sandbox.bubblewrap_available() or os.getuid() != 0,

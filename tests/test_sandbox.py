@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import bubblewrap as sandbox
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cgroup, sandbox
+from autograder.sandbox import bubblewrap as sandbox
+from autograder.sandbox import cgroup
 
 PY = sys.executable
 

@@ -1,4 +1,4 @@
-"""No active content from a submission (autograder/sanitize.py) in feedback, formgrader views or the report.
+"""No active content from a submission (autograder/host/sanitize.py) in feedback, formgrader views or the report.
 
 The fast tests clean hand-made notebooks and run nbgrader's own ``generate_feedback`` with the
 course's configuration on a hostile autograded notebook (no student code runs). The slow test
@@ -25,9 +25,9 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from autograder import sandbox
-from autograder.pipeline import COURSE_CONFIG, Settings, grade
+from autograder.host.pipeline import COURSE_CONFIG, Settings, grade
+from autograder.host.sanitize import MARKDOWN_NOTE, clean_markdown, clean_notebook, clean_outputs
 from autograder.sample_class import make_sample_class as sample
-from autograder.sanitize import MARKDOWN_NOTE, clean_markdown, clean_notebook, clean_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A 1x1 PNG: an honest plot.
@@ -221,7 +221,7 @@ def test_outputs_keep_only_inert_types():
 
 
 def test_outputs_copied_back_from_the_notebook_run_are_cleaned():
-    from autograder.engine import _safe_outputs
+    from autograder.verdicts.engine import _safe_outputs
 
     copied = _safe_outputs([dict(o) for o in hostile_outputs() + honest_outputs()])
     kinds = {m for o in copied for m in o.get("data", {})}

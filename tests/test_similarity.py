@@ -1,4 +1,4 @@
-"""Similar submissions listed for review (``autograder/similarity.py``).
+"""Similar submissions listed for review (``autograder/host/similarity.py``).
 
 A renamed and reformatted copy is listed; two honest solutions written independently (each
 checked correct here against centred differences) are not; the release's scaffold alone never
@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 import course
-from autograder import similarity
-from autograder.pipeline import ROOT, Row
-from autograder.report import Exercise, render
+from autograder.host import similarity
+from autograder.host.pipeline import ROOT, Row
+from autograder.host.report import Exercise, render
+from autograder.host.similarity import answer_cells, find_similar, normalise
 from autograder.sample_class import make_sample_class as sample
-from autograder.similarity import answer_cells, find_similar, normalise
 
 RELEASE = nbformat.read(str(ROOT / "notebooks" / "03_layers" / "layers.ipynb"), as_version=4)
 SOURCE = nbformat.read(str(ROOT / "solutions" / "03_layers" / "layers.ipynb"), as_version=4)
@@ -262,7 +262,7 @@ def test_unparsable_cells_are_still_compared():
 def test_the_pipeline_reads_the_notebooks_as_graded_and_never_a_link(tmp_path):
     """Check that the run's list comes from ``course/submitted`` (the staged copies) against the
     release in ``course/release``, and that a link there is not followed."""
-    from autograder import pipeline
+    from autograder.host import pipeline
 
     course_dir = tmp_path / "out" / "course"
     (course_dir / "release" / "03_layers").mkdir(parents=True)

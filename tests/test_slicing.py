@@ -1,4 +1,4 @@
-"""Which cells a checking run runs again (autograder.slicing): every cell the checks could
+"""Which cells a checking run runs again (autograder.verdicts.slicing): every cell the checks could
 depend on, none of the notebook's experiments."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import os
 import nbformat
 import pytest
 
-from autograder.cells import parse_test_cell
-from autograder.engine import is_test_cell
-from autograder.slicing import needed_cells
+from autograder.verdicts.cells import parse_test_cell
+from autograder.verdicts.engine import is_test_cell
+from autograder.verdicts.slicing import needed_cells
 
 IMPORTS = "import numpy as np\nimport matplotlib.pyplot as plt\nimport course"
 CLASS = "class Linear(course.layers.Linear):\n    def backward(self, g):\n"

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 import course
-from autograder import engine, sandbox, withhold
-from autograder.allowlist import ALLOWED
-from autograder.cells import parse_test_cell
+from autograder.sandbox import bubblewrap as sandbox
+from autograder.verdicts import engine, withhold
+from autograder.verdicts.allowlist import ALLOWED
+from autograder.verdicts.cells import parse_test_cell
 from course import layers as L
 from course.exercises import REGISTRY, get
 from course.exercises.base import WITHHELD, Case
@@ -158,7 +159,7 @@ def test_every_gradient_function_is_withheld_in_every_assignments_checking_runs(
     """Whatever an assignment grades, its checking runs leave out every backward, gradient,
     update and numerical-gradient function of the library (and every function not on the
     allow-list), except what its own checks' cases need, given back to those checks alone."""
-    from autograder.engine import _groups
+    from autograder.verdicts.engine import _groups
 
     nb = nbformat.read(str(next((ROOT / "solutions" / assignment).glob("*.ipynb"))), as_version=4)
     calls = [

@@ -61,7 +61,7 @@ __all__ = [
 Arrays = dict[str, np.ndarray]
 NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError()` with your code"
 PROFILER_REMOVED = "the profiler that watches for delegation (it was removed)"
-#: What a withheld reference implementation raises in the autograder (see autograder.withhold).
+#: What a withheld reference implementation raises in the autograder (see autograder.verdicts.withhold).
 WITHHELD = "is not available while your notebook is autograded"
 WITHHELD_MESSAGE = (
     "{name} " + WITHHELD + ": it is the library's answer to an exercise of this assignment, so the "
@@ -352,7 +352,7 @@ class Exercise:
     ----------
     withheld : list of (owner, attribute)
         What the autograder's checking run removes from its copy of the library
-        (:mod:`autograder.withhold`), so that no way of calling it exists: by default the traps.
+        (:mod:`autograder.verdicts.withhold`), so that no way of calling it exists: by default the traps.
     needs : list of (owner, attribute)
         Reference code that ``run`` itself calls (the layers of a network whose
         ``Sequential.backward`` is checked): kept in the library copy of this exercise's

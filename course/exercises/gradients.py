@@ -93,7 +93,7 @@ def _weighted(g: Array, grad_out: Array | None) -> Array:
 
 
 # The exact gradients are functions, not lambdas, so that checking runs can withhold them
-# (autograder.withhold): a submission's numerical_gradient must not look its answer up here.
+# (autograder.verdicts.withhold): a submission's numerical_gradient must not look its answer up here.
 def _quadratic_grad(x: Array, a: dict, g: Array | None) -> Array:
     return (a["A"] + a["A"].T) @ x
 

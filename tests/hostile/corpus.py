@@ -240,8 +240,8 @@ for path in sorted(glob.glob("@@CLONE@@/solutions/*/*.ipynb")) + sorted(glob.glo
 
 _READ_REPO = """
 import base64, glob, json, pathlib
-for path in ["@@REPO@@/solutions/@@NOTEBOOK@@.ipynb", "@@REPO@@/autograder/withhold.py",
-             "@@REPO@@/autograder/engine.py", "@@REPO@@/.git/config"]:
+for path in ["@@REPO@@/solutions/@@NOTEBOOK@@.ipynb", "@@REPO@@/autograder/verdicts/withhold.py",
+             "@@REPO@@/autograder/verdicts/engine.py", "@@REPO@@/.git/config"]:
     try:
         text = pathlib.Path(path).read_text()
     except OSError as exc:

@@ -3,7 +3,7 @@
 :func:`planted` puts secrets on the machine for the reading attacks (a fake clone of the project
 under /srv, a file under /root, a variable in the grader's environment); :func:`grade_corpus`
 writes every submission (perfect, honest wrong, the entries, a perfect peer after each entry
-that asks for one) and grades them all with :func:`autograder.pipeline.grade`, the code under
+that asks for one) and grades them all with :func:`autograder.host.pipeline.grade`, the code under
 ``python -m autograder grade``; the ``find_*`` functions read the output for what must not be
 there: secrets (also base64-encoded), evidence of a limit passed, active content, canary files
 outside the output, processes left behind.
@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from autograder.pipeline import Settings, grade
+from autograder.host.pipeline import Settings, grade
 from autograder.sample_class.make_sample_class import exercises_only, make_notebook
 
 from .catalogue import Hostile
@@ -247,7 +247,7 @@ class _RssSampler(threading.Thread):
 
 
 def _sandbox_processes(first_uid: int, workers: int) -> list[tuple[int, str]]:
-    from autograder.engine import CHECK_UID_OFFSET
+    from autograder.verdicts.engine import CHECK_UID_OFFSET
 
     uids = {first_uid + k + CHECK_UID_OFFSET * j for k in range(workers) for j in range(8)}
     found = []

@@ -9,7 +9,7 @@ The styles are correct answers whose notebooks do the same to the signals and li
 and must keep full marks.
 
 Code that must reach the checking run is put in a cell that defines a helper the answer uses
-(the checking run keeps the cells its answers need, :mod:`autograder.slicing`), and it acts only
+(the checking run keeps the cells its answers need, :mod:`autograder.verdicts.slicing`), and it acts only
 there (``BACKPROP_GRADER_FD`` is set in the checking run), as a hostile student would write it.
 """
 

@@ -1,6 +1,6 @@
 """Grade one student's submission with nbgrader, in a grading process of its own.
 
-:func:`grade_student` runs in a worker of :mod:`autograder.pool`. It copies the template
+:func:`grade_student` runs in a worker of :mod:`autograder.host.pool`. It copies the template
 gradebook (the assignment only) to a private gradebook, runs nbgrader's ``autograde`` and
 ``generate_feedback`` for this one student against it, and returns the grades as plain data.
 The parent process merges them into the course's gradebook: concurrent graders never write
@@ -10,7 +10,7 @@ It also compares the submitted notebook with the release to name what a student 
 they should not have (missing, duplicated or renamed grade cells, edited locked cells, forged
 checksums), and refuses to publish feedback that would show hidden tests.
 
-Flags are typed records (:class:`autograder.flags.Flag`: one of the :data:`FLAG_KINDS`,
+Flags are typed records (:class:`autograder.host.flags.Flag`: one of the :data:`FLAG_KINDS`,
 delegation, numerical differentiation, edited test cells, ..., and a sentence). This module
 makes those of the comparison with the release (:func:`inspect_cells`) and reads those of the
 trusted grading run from its record in each autograded notebook (:func:`run_flags_of`), never
@@ -43,8 +43,8 @@ from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .engine import RECORD_KEY
-from .flags import FLAG_KINDS, Flag, FlagKind, flag_kind, read_flags, texts
+from autograder.host.flags import FLAG_KINDS, Flag, FlagKind, flag_kind, read_flags, texts
+from autograder.integration.metadata import RECORD_KEY, nbgrader_meta
 
 __all__ = [
     "FIRST_UID",
@@ -88,7 +88,7 @@ class StudentResult:
 
 
 # ----------------------------------------------------------------------------------------
-# Kinds of flags (autograder.flags; named here too, where the pipeline and tests import them)
+# Kinds of flags (autograder.host.flags; named here too, where the pipeline and tests import them)
 # ----------------------------------------------------------------------------------------
 
 
@@ -99,7 +99,7 @@ _NOT_FOR_STUDENTS = ("grader",)
 def feedback_notes(flags: Sequence[str]) -> str:
     """The box at the top of a student's feedback that lists the flags their instructor sees
     (HTML, every flag escaped); empty when there is nothing to say."""
-    from .sanitize import printable
+    from autograder.host.sanitize import printable
 
     shown = [f for f in dict.fromkeys(flags) if flag_kind(f).key not in _NOT_FOR_STUDENTS]
     if not shown:
@@ -130,10 +130,6 @@ def _add_notes(page: str, notes: str) -> str:
 # ----------------------------------------------------------------------------------------
 
 
-def _meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
 def inspect_notebook(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
     """Flags for nbgrader cells the student deleted, duplicated, renamed or edited (sentences)."""
     return texts(inspect_cells(submitted, release))
@@ -143,10 +139,10 @@ def inspect_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
     """The flags of :func:`inspect_notebook`, typed: what nbgrader's own checks (``Missing grade
     cell``, ``Cell with id ... exists multiple times``, its checksum comparison) would only log,
     computed here from the release's cell metadata (``compute_checksum`` as nbgrader does)."""
-    expected = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
-    ids = Counter(str(_meta(c)["grade_id"]) for c in submitted.cells if _meta(c).get("grade_id"))
+    expected = {nbgrader_meta(c)["grade_id"]: c for c in release.cells if nbgrader_meta(c).get("grade_id")}
+    ids = Counter(str(nbgrader_meta(c)["grade_id"]) for c in submitted.cells if nbgrader_meta(c).get("grade_id"))
     flags: list[Flag] = []
-    graded = [g for g, c in expected.items() if _meta(c).get("grade")]
+    graded = [g for g, c in expected.items() if nbgrader_meta(c).get("grade")]
     missing = [g for g in graded if g not in ids]
     if missing:
         flags.append(Flag("test_cells", f"missing grade cells: {', '.join(missing)}"))
@@ -160,18 +156,18 @@ def inspect_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
     forged: list[str] = []
     edited: list[str] = []
     for cell in submitted.cells:
-        gid = str(_meta(cell).get("grade_id"))
-        original = expected.get(gid) if _meta(cell).get("grade_id") else None
-        if original is None or not _meta(original).get("locked"):
+        gid = str(nbgrader_meta(cell).get("grade_id"))
+        original = expected.get(gid) if nbgrader_meta(cell).get("grade_id") else None
+        if original is None or not nbgrader_meta(original).get("locked"):
             continue
         if cell.get("cell_type") != original.cell_type:
             retyped.append(f"{gid} ({original.cell_type} -> {cell.get('cell_type')})")
             continue
-        if _meta(cell).get("checksum") != _meta(original).get("checksum"):
+        if nbgrader_meta(cell).get("checksum") != nbgrader_meta(original).get("checksum"):
             forged.append(gid)
         else:
             try:
-                if compute_checksum(cell) != _meta(original).get("checksum"):
+                if compute_checksum(cell) != nbgrader_meta(original).get("checksum"):
                     edited.append(gid)
             except (KeyError, ValueError, TypeError, AttributeError):
                 edited.append(gid)
@@ -190,7 +186,7 @@ def _drop_duplicate_ids(nb: nbformat.NotebookNode) -> bool:
     which would fail the whole notebook). True if anything changed."""
     seen, changed = set(), False
     for cell in reversed(nb.cells):
-        gid = _meta(cell).get("grade_id")
+        gid = nbgrader_meta(cell).get("grade_id")
         if gid is None:
             continue
         if gid in seen:
@@ -232,7 +228,7 @@ def _forget_records(nb: nbformat.NotebookNode) -> bool:
 def run_flags_of(autograded: Path, notebooks: Sequence[str]) -> list[Flag]:
     """The flags of the trusted grading runs of ``notebooks`` (names without ``.ipynb``) in the
     folder ``autograded``, from each autograded notebook's record
-    (:func:`autograder.flags.read_flags`); a notebook without one (stock nbgrader, not written)
+    (:func:`autograder.host.flags.read_flags`); a notebook without one (stock nbgrader, not written)
     adds none. Nothing is read from nbgrader's log."""
     flags: list[Flag] = []
     for name in notebooks:

@@ -328,7 +328,7 @@ class SanitizeNotebook(Preprocessor):
     """nbconvert/nbgrader preprocessor: :func:`clean_notebook` on the notebook it is given."""
 
     # nbconvert's preprocessors are off unless enabled; nbgrader registers its lists as they are.
-    enabled = Bool(True, help="Clean the notebook (see autograder/sanitize.py).").tag(config=True)
+    enabled = Bool(True, help="Clean the notebook (see autograder/host/sanitize.py).").tag(config=True)
 
     def preprocess(self, nb, resources):
         return clean_notebook(nb), resources

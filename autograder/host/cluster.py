@@ -1,7 +1,7 @@
 """Grading on a Dask cluster: the :class:`DaskEngine` behind ``--scheduler`` and ``--cluster``.
 
 A Dask task grades one student: on its worker it runs the same grading process as on this
-machine (:func:`autograder.pool.run_tasks` with one worker, so the task has its deadline and
+machine (:func:`autograder.host.pool.run_tasks` with one worker, so the task has its deadline and
 its process tree is killed with it) and returns a :class:`WorkerResult`. The client (this
 process) merges each result into the gradebook: it stays the gradebook's only writer.
 
@@ -47,19 +47,19 @@ from typing import TYPE_CHECKING, Any
 import psutil
 from distributed import Client, KilledWorker, WorkerPlugin, as_completed
 
-from . import sandbox
-from .engines import SINGLE_BLAS_THREAD, Outcome, Task
-from .pool import Failure, kill_processes, run_tasks
-from .submission import grade_student
+from autograder import sandbox
+from autograder.host.engines import SINGLE_BLAS_THREAD, Outcome, Task
+from autograder.host.pool import Failure, kill_processes, run_tasks
+from autograder.host.submission import grade_student
 
 if TYPE_CHECKING:
-    from .pipeline import Settings
+    from autograder.host.pipeline import Settings
 
 __all__ = ["DaskEngine", "Fingerprint", "GradingPreflight", "WorkerCheck", "WorkerResult", "fingerprint", "preflight"]
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Grading processes started by a Dask task carry this in their environment: the run's OUT.
 OUT_VARIABLE = "BACKPROP_CLUSTER_OUT"
 #: Cluster graders use sandbox slots (uids) from here on, apart from a local run's 0, 1, ...
@@ -116,7 +116,7 @@ def fingerprint(assignment: str) -> Fingerprint:
 
     return Fingerprint(
         library=_tree_digest(Path(course.__file__).resolve().parent),
-        grader=_tree_digest(Path(__file__).resolve().parent, "*.py"),
+        grader=_tree_digest(ROOT / "autograder", "*.py"),
         assignment=_tree_digest(ROOT / "solutions" / assignment),
     )
 
@@ -137,10 +137,8 @@ def preflight(expected: Fingerprint, assignment: str, probe: str, token: str, ha
     """Check, on a worker, that it can grade this run (see the module docstring). ``probe`` is
     a file under the run's OUT holding ``token``."""
     problems = []
-    if hardened and not sandbox.bubblewrap_available():
-        where = sandbox.shutil.which("bwrap")
-        why = "is not installed (or not on PATH)" if where is None else f"({where}) cannot create its namespaces"
-        problems.append(f"bubblewrap {why}: install the Debian package 'bubblewrap' on the worker")
+    if hardened and not sandbox.backend().available():
+        problems.append(f"{sandbox.backend().why_unavailable()} on the worker")
     try:
         differs = expected.differences(fingerprint(assignment))
     except (OSError, ImportError) as exc:
@@ -318,7 +316,7 @@ class DaskEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DaskEngine:
-        from .pipeline import _say
+        from autograder.host.pipeline import _say
 
         return cls(
             assignment=settings.assignment, out=settings.out, workers=settings.workers,
@@ -329,7 +327,7 @@ class DaskEngine:
     # -- starting -----------------------------------------------------------------------
 
     def start(self, students: int) -> str:
-        from .pipeline import UsageError
+        from autograder.host.pipeline import UsageError
 
         where = self._connect(UsageError)
         self._wait_for_workers(UsageError)

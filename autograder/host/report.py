@@ -2,9 +2,9 @@
 
 Per-exercise pass rates (a bar chart, hardest exercise first), the score histogram, the class
 mean and median, how many students were flagged for each kind of flag (delegation, numerical
-differentiation, edited test cells, ...: :data:`autograder.submission.FLAG_KINDS`), the table of
+differentiation, edited test cells, ...: :data:`autograder.host.submission.FLAG_KINDS`), the table of
 students with a column per kind, and the pairs of similar submissions for the instructor to
-review (:mod:`autograder.similarity`; never a verdict). Charts are matplotlib PNGs inlined as
+review (:mod:`autograder.host.similarity`; never a verdict). Charts are matplotlib PNGs inlined as
 base64, so the page can be mailed or opened offline. :func:`page` computes what the page shows
 as typed rows; the Jinja2 template ``templates/report.html.j2`` lays it out.
 
@@ -32,13 +32,13 @@ import jinja2
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
-from .sanitize import printable
+from autograder.host.sanitize import printable
 
 if TYPE_CHECKING:
-    from .mistakes import ExerciseMistakes
-    from .pipeline import Row
-    from .similarity import SimilarPair
-    from .submission import FlagKind
+    from autograder.host.mistakes import ExerciseMistakes
+    from autograder.host.pipeline import Row
+    from autograder.host.similarity import SimilarPair
+    from autograder.host.submission import FlagKind
 
 __all__ = ["Exercise", "ExerciseRow", "KindCount", "Page", "StudentRow", "exercises", "page", "render", "write_report"]
 
@@ -61,9 +61,8 @@ class Exercise:
 
 def exercises(source_dir: Path, cell_ids: Iterable[str]) -> list[Exercise]:
     """Group graded cells by the exercise their ``check()`` calls name, in notebook order."""
+    from autograder.verdicts.cells import graded_cells
     from course.exercises import REGISTRY
-
-    from .cells import graded_cells
 
     groups: dict[str, Exercise] = {}
     seen = set()
@@ -154,7 +153,7 @@ def _flags(flags: list[str]) -> str:
 
 def _flag_counts(rows: list[Row]) -> list[tuple[FlagKind, int]]:
     """Each kind of flag some student has, with how many students have it (in FLAG_KINDS order)."""
-    from .submission import FLAG_KINDS, flag_kind
+    from autograder.host.submission import FLAG_KINDS, flag_kind
 
     students = {kind.key: 0 for kind in FLAG_KINDS}
     for r in rows:
@@ -258,7 +257,7 @@ def page(
     mistakes: list[ExerciseMistakes] | None = None,
 ) -> Page:
     """What the report shows (see :func:`render`), as typed rows."""
-    from .submission import flag_kind
+    from autograder.host.submission import flag_kind
 
     if not rows:
         return Page(assignment)
@@ -288,11 +287,11 @@ def page(
             )
         )
     if mistakes is not None:
-        from .mistakes import render as render_mistakes
+        from autograder.host.mistakes import render as render_mistakes
 
         mistakes_html = Markup(render_mistakes(mistakes, _student_text))
     if similar is not None:
-        from .similarity import render as render_similar
+        from autograder.host.similarity import render as render_similar
 
         similar_html = Markup(render_similar(similar, _student_text))
     return Page(
@@ -323,7 +322,7 @@ def render(
     """The report as one HTML string, from the template ``templates/report.html.j2``;
     ``cell_points`` maps each graded cell to its points; ``similar``, the pairs of similar
     submissions to list (None: the section is left out); ``mistakes``, the class's recognised
-    mistakes (:mod:`autograder.mistakes`; None: left out)."""
+    mistakes (:mod:`autograder.host.mistakes`; None: left out)."""
     return _template().render(page=page(assignment, groups, cell_points, rows, similar, mistakes))
 
 
@@ -336,9 +335,9 @@ def write_report(
     similar: list[SimilarPair] | None = None,
 ) -> Path:
     """Write the report for the graded cells ``cell_points`` (grade id -> points) of ``source_dir``,
-    with the pairs of ``similar`` submissions (:func:`autograder.similarity.find_similar`)."""
-    from .mistakes import class_mistakes, read_class
-    from .pipeline import write_private
+    with the pairs of ``similar`` submissions (:func:`autograder.host.similarity.find_similar`)."""
+    from autograder.host.mistakes import class_mistakes, read_class
+    from autograder.host.pipeline import write_private
 
     mistakes = class_mistakes(read_class(path.parent / "course" / "autograded", assignment))
     write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows, similar, mistakes))

@@ -3,15 +3,15 @@
 :func:`grade` takes an nbgrader notebook whose graded test cells hold the instructor's source
 (after nbgrader's ``OverwriteCells``), and
 
-1. reads each graded test cell's ``check()`` calls (:mod:`autograder.cells`) and draws fresh
+1. reads each graded test cell's ``check()`` calls (:mod:`autograder.verdicts.cells`) and draws fresh
    cases for them from a secret seed (visible checks too: outputs hard-coded for the seeds a
    student saw earn nothing);
 2. runs the student's notebook, with the graded test cells blanked, twice (side by side or one
    after the other), in sandboxes that share nothing: the *notebook run*
-   (:mod:`autograder.worker`) executes it in a Jupyter kernel with the full library, for the
-   outputs feedback shows; the *checking run* (:mod:`autograder.checker`) runs again the cells
-   its checks need (:mod:`autograder.slicing`) with a copy of the library from which every
-   reference implementation graded in the assignment is withheld (:mod:`autograder.withhold`),
+   (:mod:`autograder.inside.worker`) executes it in a Jupyter kernel with the full library, for the
+   outputs feedback shows; the *checking run* (:mod:`autograder.inside.checker`) runs again the cells
+   its checks need (:mod:`autograder.verdicts.slicing`) with a copy of the library from which every
+   reference implementation graded in the assignment is withheld (:mod:`autograder.verdicts.withhold`),
    then each case, as plain arrays, under a CPU limit of its own. A submission that calls the
    library's answer finds nothing there to call, however it reaches for it. (Checks whose cases
    are built from reference code other checks grade, such as the layers of a Sequential
@@ -49,14 +49,17 @@ import nbformat
 import numpy as np
 import psutil
 
+from autograder import sandbox
+from autograder.host.flags import MAX_TEXT, Flag, texts
+from autograder.host.pool import kill_processes
+from autograder.integration.metadata import RECORD_KEY, RECORD_VERSION, is_solution, is_test_cell
+from autograder.integration.metadata import grade_id as grade_id_of
+from autograder.sandbox import cgroup
+from autograder.verdicts import withhold
+from autograder.verdicts.cells import MARKERS, parse_test_cell
+from autograder.verdicts.slicing import needed_cells
 from course.exercises import get
 from course.exercises.base import Case, Exercise, Verdict, judge_case, unpack_result
-
-from . import cgroup, sandbox, withhold
-from .cells import MARKERS, parse_test_cell
-from .flags import MAX_TEXT, Flag, texts
-from .pool import kill_processes
-from .slicing import needed_cells
 
 __all__ = [
     "CHECK_UID_OFFSET",
@@ -72,9 +75,10 @@ __all__ = [
 ]
 
 #: Where TrustedExecute stores :meth:`GradingRun.record` in the autograded notebook's metadata.
-RECORD_KEY = "backprop_grading"
+#: The scripts that run inside the sandbox, copied into each run's work folder.
+INSIDE = Path(__file__).resolve().parents[1] / "inside"
+
 #: The version of :meth:`GradingRun.record` (2: typed flags).
-RECORD_VERSION = 2
 
 #: The checking runs of a notebook run as ``uid + CHECK_UID_OFFSET * k`` (k = 1, 2, ...).
 CHECK_UID_OFFSET = 100_000
@@ -89,7 +93,7 @@ WATCH_SECONDS = 0.05
 @dataclass
 class ExerciseOutcome:
     """How one exercise checked in a graded cell went, over all its cases: what the class
-    report counts (:mod:`autograder.mistakes`). Names only, never values: safe to store."""
+    report counts (:mod:`autograder.host.mistakes`). Names only, never values: safe to store."""
 
     exercise: str
     passed: bool
@@ -134,7 +138,7 @@ class GradingRun:
     def record(self) -> dict:
         """The run as plain JSON data, for the host (stored by TrustedExecute in the autograded
         notebook's metadata under :data:`RECORD_KEY`): status, every flag
-        (:func:`autograder.flags.read_flags` reads them) and, per graded cell, each exercise's
+        (:func:`autograder.host.flags.read_flags` reads them) and, per graded cell, each exercise's
         outcome and recognised mistakes. Version 2: flags are ``{"kind", "subject", "text"}``
         (version 1 had the verdicts' flags as sentences)."""
         return {
@@ -167,15 +171,6 @@ def flag_records(verdicts: list[Verdict]) -> list[Flag]:
 def run_flags(verdicts: list[Verdict]) -> list[str]:
     """The sentences of :func:`flag_records`."""
     return texts(flag_records(verdicts))
-
-
-def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def is_test_cell(cell) -> bool:
-    meta = _nbgrader(cell)
-    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 def strip_hidden_tests(source: str) -> str:
@@ -308,8 +303,8 @@ def _read_pipe(fd: int, limit: int, deadline: float, over: Callable[[], bool] | 
 
 def _safe_outputs(outputs) -> list:
     """Only well-formed output records of the known types are copied back into the notebook,
-    with nothing that could run in a browser (:func:`autograder.sanitize.clean_outputs`)."""
-    from .sanitize import clean_outputs
+    with nothing that could run in a browser (:func:`autograder.host.sanitize.clean_outputs`)."""
+    from autograder.host.sanitize import clean_outputs
 
     safe = []
     for out in outputs if isinstance(outputs, list) else []:
@@ -359,7 +354,7 @@ def grade(
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not is_test_cell(cell):
             continue
-        grade_id = _nbgrader(cell).get("grade_id", f"cell-{index}")
+        grade_id = grade_id_of(cell) or f"cell-{index}"
         try:
             calls = parse_test_cell(cell.source)
             checks, cell_jobs = [], []
@@ -446,7 +441,7 @@ def grade(
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and is_test_cell(cell):
             cell.source = strip_hidden_tests(cell.source)
-            grade_id = _nbgrader(cell).get("grade_id", f"cell-{index}")
+            grade_id = grade_id_of(cell) or f"cell-{index}"
             if index not in planned and grade_id in verdicts:  # a cell that could not be parsed
                 _write_cell(cell, verdicts[grade_id], [])
     notes = [n for r in results for n in r.notes]
@@ -469,7 +464,7 @@ def _groups(jobs: list[tuple[dict, Case]]) -> list[_Group]:
     """Split the checks into as few checking runs as the exercises allow.
 
     Every run withholds all the library outside the allow-list and all that the assignment's
-    exercises withhold (:func:`autograder.withhold.checking_withheld`). An exercise whose cases
+    exercises withhold (:func:`autograder.verdicts.withhold.checking_withheld`). An exercise whose cases
     are built from reference code that is withheld (the layers of a Sequential network, say:
     ``Exercise.needs``, with the functions nested in them) has its checks run after the others:
     the grader reads the results of the first checks, then gives the needed functions back to
@@ -621,7 +616,7 @@ def _private_dir(path: Path, uid: int) -> Path:
 
 
 class _NotebookRun:
-    """The notebook run (:mod:`autograder.worker`): outputs for feedback, with the full library."""
+    """The notebook run (:mod:`autograder.inside.worker`): outputs for feedback, with the full library."""
 
     #: Wall-clock seconds the whole run may take, and CPU seconds all its processes together.
     RUN_SECONDS = 600.0
@@ -641,11 +636,11 @@ class _NotebookRun:
         _private_dir(self.workdir, self.uid)
         nbformat.write(self.student, str(self.workdir / "notebook.ipynb"))
         (self.workdir / "job.json").write_text(json.dumps({"cell_timeout": self.cell_timeout}))
-        shutil.copy(Path(__file__).with_name("worker.py"), self.workdir / "worker.py")
+        shutil.copy(INSIDE / "worker.py", self.workdir / "worker.py")
 
     def limits(self) -> sandbox.Limits:
         """A fixed cap, whatever the number of cells: each cell has nbclient's timeout
-        (:mod:`autograder.worker`), and the run as a whole ``run_seconds`` of wall clock and of
+        (:mod:`autograder.inside.worker`), and the run as a whole ``run_seconds`` of wall clock and of
         CPU time (all its processes together where a control group counts them)."""
         return sandbox.Limits(
             cpu_seconds=self.run_seconds, total_cpu_seconds=self.run_seconds, wall_seconds=self.run_seconds
@@ -680,7 +675,7 @@ class _NotebookRun:
 
 
 class _CheckRun(_NotebookRun):
-    """A checking run (:mod:`autograder.checker`): the notebook's cells again, then the cases,
+    """A checking run (:mod:`autograder.inside.checker`): the notebook's cells again, then the cases,
     with the library's answers to the assignment withheld.
 
     The grader talks to the run over a socket (:meth:`_serve`): when the run says its cells are
@@ -725,7 +720,7 @@ class _CheckRun(_NotebookRun):
     def prepare(self) -> None:
         _private_dir(self.workdir, self.uid)
         code = [c for c in self.student.cells if c.cell_type == "code"]
-        answers = [bool(_nbgrader(c).get("solution")) for c in code]
+        answers = [is_solution(c) for c in code]
         # Only the cells the checks need: the notebook's experiments are the notebook run's.
         needed = needed_cells([c.source for c in code], answers, {job["symbol"] for job, _ in self.jobs})
         cells = [
@@ -751,7 +746,7 @@ class _CheckRun(_NotebookRun):
             "cells_wall_seconds": float(self.CELLS_WALL),
         }
         (self.workdir / "job.json").write_text(json.dumps(job, default=_json_default))
-        shutil.copy(Path(__file__).with_name("checker.py"), self.workdir / "checker.py")
+        shutil.copy(INSIDE / "checker.py", self.workdir / "checker.py")
         self.library_dir = withhold.shared_copy(self.group.withheld)
 
     def start(self, require_sandbox: bool, hidden_paths: tuple[str | Path, ...]) -> sandbox.Result:
@@ -971,7 +966,7 @@ def _write_cell(cell, verdict: CellVerdict, verdicts: list[Verdict], visible: li
     picture shows expected values, so hidden checks never get one)."""
     cell.execution_count = None
     names = list(dict.fromkeys(v.exercise for v in verdicts))
-    if names:  # what the feedback calls the cell (autograder.preprocessors.FeedbackCells)
+    if names:  # what the feedback calls the cell (autograder.integration.preprocessors.FeedbackCells)
         hidden = len(visible or []) < len(verdicts)
         cell.metadata["backprop_title"] = ", ".join(names) + (" (hidden checks)" if hidden else "")
     if verdict.passed:

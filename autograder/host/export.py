@@ -18,7 +18,7 @@ Three formats, each as its LMS documents the file it imports:
     ``ID number``, ``Full name`` and a column named after the grade item; map ``Email address``
     to ``useremail`` (or ``ID number`` to ``useridnumber``) there.
 
-Each is an nbgrader export plugin (``nbgrader export --exporter=autograder.export.CanvasExport
+Each is an nbgrader export plugin (``nbgrader export --exporter=autograder.host.export.CanvasExport
 --to FILE``) and ``python -m autograder export --to canvas|moodle|moodle-gradebook``. Every
 student of the gradebook's students table gets a row (0 without a submission). The students'
 LMS numbers come from ``lms_students.csv`` (written by ``grade``) or the table's ``lms_user_id``.
@@ -34,8 +34,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Unicode
 
-from .hand_grades import standing
-from .lms import read_students
+from autograder.host.hand_grades import standing
+from autograder.host.lms import read_students
 
 __all__ = ["CanvasExport", "ExportLine", "MoodleExport", "MoodleGradebookExport", "gather", "write"]
 

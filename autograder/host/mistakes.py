@@ -4,8 +4,8 @@ Every failing check whose mistake a hint recognises carries that mistake's stabl
 (:class:`course.gradcheck.Mistake`: "wrong sign", "missing 1/N", "not summed over the batch",
 ..., or an exercise's own, such as "x(1 − x) instead of σ(x)(1 − σ(x))"). The grading run
 stores, per graded cell, each exercise's outcome and those names in the autograded notebook's
-metadata (:meth:`autograder.engine.GradingRun.record`, written by
-:class:`autograder.preprocessors.TrustedExecute`). :func:`read_class` reads them back for a
+metadata (:meth:`autograder.verdicts.engine.GradingRun.record`, written by
+:class:`autograder.integration.preprocessors.TrustedExecute`). :func:`read_class` reads them back for a
 whole class, :func:`class_mistakes` counts them, and :func:`render` gives the report's section,
 so the instructor reads "41 % not summed over the batch" under ``Linear.backward``.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from .engine import RECORD_KEY
+from autograder.integration.metadata import RECORD_KEY
 
 __all__ = [
     "ExerciseMistakes",
@@ -92,8 +92,8 @@ def _merge(outcomes: Iterable[Outcome]) -> tuple[Outcome, ...]:
 
 
 def read_record(record: object) -> list[Outcome]:
-    """The outcomes in one notebook's record (:meth:`autograder.engine.GradingRun.record`;
-    versions 1 and 2 hold the cells alike; its flags: :func:`autograder.flags.read_flags`);
+    """The outcomes in one notebook's record (:meth:`autograder.verdicts.engine.GradingRun.record`;
+    versions 1 and 2 hold the cells alike; its flags: :func:`autograder.host.flags.read_flags`);
     anything malformed is skipped, never raised (a record is data, not trusted structure)."""
     outcomes: list[Outcome] = []
     cells = record.get("cells") if isinstance(record, dict) else None

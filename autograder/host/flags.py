@@ -2,13 +2,13 @@
 
 A :class:`Flag` is made where its fact is known: the engine's verdicts (delegation, numerical
 differentiation), the comparison of a submission with its release (edited test cells and
-checksums, :func:`autograder.submission.inspect_cells`), the reading of a submission (links,
+checksums, :func:`autograder.host.submission.inspect_cells`), the reading of a submission (links,
 special files, files beside the notebook). Each has one of the closed set of kinds
 :data:`FLAG_KINDS` and a sentence, its ``text``, which is what grades.csv's ``flags`` column,
 the report and the student's feedback show.
 
 The engine's flags travel from the grading process to the host inside the run's record
-(:meth:`autograder.engine.GradingRun.record`, in the autograded notebook's metadata);
+(:meth:`autograder.verdicts.engine.GradingRun.record`, in the autograded notebook's metadata);
 :func:`read_flags` reads them back, records of version 1 (flags as plain sentences) included.
 :func:`flag_kind` sorts a sentence into its kind by how it begins: for flags that reach the
 host as text only (earlier records, a resumed run's state file, grades.csv).

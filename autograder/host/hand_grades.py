@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder.integration.metadata import nbgrader_meta
+
 __all__ = ["HandGrades", "Restored", "answer_digests", "notebook_answers", "put_back", "stale", "standing", "take"]
 
 #: The digests of one student's answers: notebook -> grade_id -> digest.
@@ -65,7 +67,7 @@ def answer_digests(path: Path) -> dict[str, str]:
         return {}
     parts: dict[str, list[str]] = {}
     for cell in cells if isinstance(cells, list) else []:
-        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+        meta = nbgrader_meta(cell)
         if not isinstance(meta, dict) or not meta.get("solution") or not isinstance(meta.get("grade_id"), str):
             continue
         source = cell.get("source", "")

@@ -15,8 +15,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from .pipeline import Settings, build_release, describe, grade
-from .sample_class import make_sample_class as sample
+from autograder.host.pipeline import Settings, build_release, describe, grade
+from autograder.sample_class import make_sample_class as sample
 
 __all__ = ["run_demo"]
 

@@ -1,18 +1,18 @@
 """Where students are graded: the seam between the pipeline and the processes that grade.
 
-The pipeline (:func:`autograder.pipeline.grade`) stages one task per student, hands the
+The pipeline (:func:`autograder.host.pipeline.grade`) stages one task per student, hands the
 tasks to an :class:`Engine` and merges each result into the gradebook as it arrives: it is
 the gradebook's only writer, whichever engine graded. Two engines implement the seam:
 
 - :class:`LocalEngine`, the default: a pool of grading processes on this machine
-  (:mod:`autograder.pool`); nothing to start.
-- :class:`autograder.cluster.DaskEngine`: the workers of a Dask cluster, an existing one
+  (:mod:`autograder.host.pool`); nothing to start.
+- :class:`autograder.host.cluster.DaskEngine`: the workers of a Dask cluster, an existing one
   (``--scheduler tcp://HOST:PORT``) or one started for the run (``--cluster slurm``). Dask is
   an extra (``pip install -e '.[cluster]'``), imported only when a cluster is asked for.
 
 An engine yields ``(task, outcome)`` in completion order, one per task and never two: the
-outcome is the student's :class:`~autograder.submission.StudentResult`, or a
-:class:`~autograder.pool.Failure` saying why no result came back.
+outcome is the student's :class:`~autograder.host.submission.StudentResult`, or a
+:class:`~autograder.host.pool.Failure` saying why no result came back.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import sandbox
-from .pool import Failure, run_tasks
-from .submission import StudentResult, grade_student
+from autograder import sandbox
+from autograder.host.pool import Failure, run_tasks
+from autograder.host.submission import StudentResult, grade_student
 
 if TYPE_CHECKING:
-    from .pipeline import Settings
+    from autograder.host.pipeline import Settings
 
 __all__ = ["SINGLE_BLAS_THREAD", "Engine", "LocalEngine", "Outcome", "Task", "make_engine"]
 
-#: A staged student, as :func:`autograder.submission.grade_student` takes it.
+#: A staged student, as :func:`autograder.host.submission.grade_student` takes it.
 Task = dict[str, Any]
 #: What grading one student gave back.
 Outcome = StudentResult | Failure
@@ -45,7 +45,7 @@ class Engine(Protocol):
 
     def start(self, students: int) -> str:
         """Get ready to grade ``students`` (connect, prove the workers can grade); raise
-        :class:`autograder.pipeline.UsageError` with a clear message if it cannot. Returns what
+        :class:`autograder.host.pipeline.UsageError` with a clear message if it cannot. Returns what
         grades, for the progress line ("2 worker(s) on this machine")."""
         ...
 
@@ -60,7 +60,7 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """``workers`` grading processes on this machine (:func:`autograder.pool.run_tasks`)."""
+    """``workers`` grading processes on this machine (:func:`autograder.host.pool.run_tasks`)."""
 
     def __init__(self, workers: int, timeout: float, log_dir: str, hardened: bool = True) -> None:
         self.workers, self.timeout, self.log_dir = workers, timeout, log_dir
@@ -84,10 +84,10 @@ def make_engine(settings: Settings) -> Engine:
     """The engine the settings ask for: a Dask cluster with ``scheduler`` or ``cluster``, else
     this machine."""
     if settings.scheduler is not None or settings.cluster is not None:
-        from .pipeline import UsageError
+        from autograder.host.pipeline import UsageError
 
         try:
-            from .cluster import DaskEngine
+            from autograder.host.cluster import DaskEngine
         except ImportError as exc:
             if exc.name not in ("dask", "distributed"):
                 raise

@@ -5,7 +5,7 @@ explains it to honest students, but it cannot stop a determined one: the kernel 
 a reference they saved, copied (``__code__``), re-read from source or reached with the profiler
 switched off still computes the right answer. So while a notebook is graded the checking run sees
 this copy instead, in which the body of every function not on the allow-list
-(:mod:`autograder.allowlist`: forwards, constructors, the check machinery) is replaced by a
+(:mod:`autograder.verdicts.allowlist`: forwards, constructors, the check machinery) is replaced by a
 ``raise``, nested functions included, and so is every function an exercise of the assignment
 withholds (:func:`checking_withheld`). No backward, gradient, update or numerical-gradient code
 of the library is then in the student's process, whichever exercise it was written for: there
@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import course
+from autograder.verdicts.allowlist import ALLOWED
 from course.exercises.base import WITHHELD_MESSAGE, reference_function
-
-from .allowlist import ALLOWED
 
 __all__ = [
     "STUB_MESSAGE",

@@ -1,6 +1,6 @@
 """Which of a notebook's cells does a checking run need?
 
-A checking run (:mod:`autograder.checker`) needs the notebook's definitions, not its
+A checking run (:mod:`autograder.inside.checker`) needs the notebook's definitions, not its
 experiments: a cell that trains a network for a plot costs CPU and defines nothing a check
 calls. :func:`needed_cells` reads the cells' source (never runs it) and keeps
 

@@ -1,15 +1,15 @@
 """What of the library a checking run may execute: an allow-list.
 
-A checking run (:mod:`autograder.checker`) runs a student's cells and the check cases against a
+A checking run (:mod:`autograder.inside.checker`) runs a student's cells and the check cases against a
 copy of ``course/`` in which every function and method NOT named here has its body replaced by
-a ``raise`` (:mod:`autograder.withhold`), nested functions included (the local backward of each
+a ``raise`` (:mod:`autograder.verdicts.withhold`), nested functions included (the local backward of each
 ``Value`` operation, say). What stays is what a forward pass, a constructor and the check
 machinery need: the exercises' ``run`` side, the layers', losses' and activations' forwards,
 parameters and shapes. Every backward, gradient, update, numerical-gradient helper, judge,
 reference solution and private helper of ``course.exercises`` is left out, in every
 assignment, and so is any function added to the library later, until someone adds it here.
 
-Two things adjust it per assignment (see :func:`autograder.withhold.checking_withheld`): an
+Two things adjust it per assignment (see :func:`autograder.verdicts.withhold.checking_withheld`): an
 exercise's ``withheld`` functions (by default its traps: ``07_mlp`` withholds the forward
 building blocks its network is made of) are left out too, and the functions an exercise's own
 cases are built from (``Exercise.needs``, with their nested functions) are given back to those

@@ -2,11 +2,11 @@
 
 :class:`TrustedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
 (see ``autograder/nbgrader_config.py``): the notebook runs in the sandbox and every graded
-test cell's outcome is decided by :func:`autograder.engine.grade` in the grading process.
+test cell's outcome is decided by :func:`autograder.verdicts.engine.grade` in the grading process.
 The run's structured record (each exercise's outcome and recognised mistakes, the flags as
 typed records) is stored in the autograded notebook's metadata under
-:data:`autograder.engine.RECORD_KEY`, where the host reads it (the flags:
-:func:`autograder.submission.run_flags_of`; the mistakes: :mod:`autograder.mistakes`). What
+:data:`autograder.verdicts.engine.RECORD_KEY`, where the host reads it (the flags:
+:func:`autograder.host.submission.run_flags_of`; the mistakes: :mod:`autograder.host.mistakes`). What
 it logs is for people reading the log; nothing reads flags from it.
 """
 
@@ -22,7 +22,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, List, Unicode
 
-from . import engine, sandbox
+from autograder import sandbox
+from autograder.verdicts import engine
 
 __all__ = ["FeedbackCells", "FeedbackExporter", "TrustedExecute", "student_traceback", "graded_cell_title"]
 
@@ -117,9 +118,8 @@ def student_traceback(traceback: list[str]) -> list[str]:
 def graded_cell_title(source: str) -> str:
     """The name a graded test cell goes by in the feedback: the exercises its ``check()`` calls
     name (their titles), with "hidden checks" when it has any; "" when it names none."""
+    from autograder.verdicts.cells import parse_test_cell
     from course.exercises import REGISTRY
-
-    from .cells import parse_test_cell
 
     try:
         calls = parse_test_cell(source)

@@ -2,10 +2,10 @@
 
 The grader executes a notebook twice, in two sandboxes that share nothing:
 
-* the *notebook run* (:mod:`autograder.worker`) executes it in a Jupyter kernel with the full
+* the *notebook run* (:mod:`autograder.inside.worker`) executes it in a Jupyter kernel with the full
   course library, for the outputs that feedback shows;
 * the *checking run* (this program) sees a copy of the library from which the reference
-  implementations graded in the assignment are withheld (:mod:`autograder.withhold`). It runs
+  implementations graded in the assignment are withheld (:mod:`autograder.verdicts.withhold`). It runs
   the notebook's code cells again in a plain IPython shell (the graded test cells arrive empty),
   then each check case in a forked child under a CPU limit of its own, and sends the student's
   outputs as ``.npy`` bytes to the trusted grader, which judges them.
@@ -24,7 +24,7 @@ child writes its result there (:func:`course.exercises.base.pack_result`) and ex
 grader reads it, within a byte budget, as the result of that case and of no other. The
 child lowers its own CPU limit, but nothing here is relied on for it: the notebook's code runs
 in this process and may have patched anything, so the grader holds each case to its budget
-from outside (``autograder.engine._CaseWatch``).
+from outside (``autograder.verdicts.engine._CaseWatch``).
 
 Some checks build their cases from reference code that other checks of the assignment grade
 (the layers of a Sequential network): the grader sends them last, after it has read every

@@ -1,4 +1,4 @@
-"""Run untrusted code (a student's kernel or check process) in a sandbox.
+"""The bubblewrap backend: run untrusted code (a student's kernel or check process) in a sandbox.
 
 With bubblewrap (Debian package ``bubblewrap``) the command runs:
 
@@ -15,7 +15,7 @@ With bubblewrap (Debian package ``bubblewrap``) the command runs:
   Not ``/work``, ``/home``, ``/root``, ``/var``, ``/srv``, ``/opt``, ``/mnt``, ``/media``, other
   clones of the project, the rest of the repository (``autograder`` is not importable inside);
 * under **totals** for the whole run, every process it starts counted together, in a control
-  group of its own (:mod:`autograder.cgroup`, v2 or v1): memory (``memory_bytes``, files in the
+  group of its own (:mod:`autograder.sandbox.cgroup`, v2 or v1): memory (``memory_bytes``, files in the
   tmpfs folders included), processes (``processes``) and CPU time (``total_cpu_seconds``: read
   while it runs, the whole group killed past it);
 * with the work folder on a tmpfs of ``disk_bytes`` that the grader mounts there for the run
@@ -49,19 +49,19 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from . import cgroup
+from autograder.sandbox import cgroup
+from autograder.sandbox.backend import NOBODY, Limits, Result, SandboxWarning
 
-__all__ = ["Limits", "Result", "SandboxWarning", "bubblewrap_available", "run"]
+__all__ = ["BACKEND", "Bubblewrap", "bubblewrap_available", "run"]
 
-NOBODY = 65534
 #: Where the work folder is mounted inside the sandbox (its working directory and $HOME).
 SANDBOX_HOME = "/tmp/sandbox"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: The course package, as ``import course`` finds it (the virtual environment's editable
 #: install points here); ``binds`` may cover it with a withheld copy.
 COURSE = ROOT / "course"
@@ -85,60 +85,6 @@ POLL_SECONDS = 0.1
 MNT_DETACH = 2
 #: The "device" name of a work folder's tmpfs, followed by the grader's pid.
 WORK_SOURCE = "backprop-work-"
-
-
-class SandboxWarning(UserWarning):
-    """Grading without bubblewrap: student code can see the course files and the network."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Limits of one sandboxed run.
-
-    ``cpu_seconds``, ``file_bytes``: per process (rlimits). ``memory_bytes``, ``processes``: for
-    the whole run when a control group holds it, else per process (address space; processes
-    of the uid). ``total_cpu_seconds`` (default ``cpu_seconds``): all processes of the run
-    together, with a control group. ``disk_bytes``: the work folder's total size (as root).
-    ``wall_seconds``: the run's wall clock.
-    """
-
-    cpu_seconds: float = 60
-    memory_bytes: int = 3 * 2**30
-    processes: int = 64
-    file_bytes: int = 32 * 2**20
-    wall_seconds: float = 180.0
-    output_bytes: int = 256 * 2**10
-    total_cpu_seconds: float | None = None
-    disk_bytes: int = 256 * 2**20
-
-    @property
-    def total_cpu(self) -> float:
-        return self.cpu_seconds if self.total_cpu_seconds is None else self.total_cpu_seconds
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-    timed_out: bool = False
-    truncated: bool = False
-    sandboxed: bool = True
-    notes: list[str] = field(default_factory=list)
-    #: The run's processes together used up ``total_cpu_seconds`` and were killed.
-    cpu_exceeded: bool = False
-    #: The kernel killed a process of the run at the total memory limit.
-    out_of_memory: bool = False
-    #: CPU seconds and most memory of the whole run, where a control group counted them.
-    cpu_used: float | None = None
-    memory_peak: int | None = None
-
-    @property
-    def signal(self) -> str | None:
-        """The signal that ended the process (SIGKILL, SIGXCPU, ...), if any."""
-        # bwrap reports a child killed by signal N as exit status 128 + N.
-        n = -self.returncode if self.returncode < 0 else self.returncode - 128 if self.returncode > 128 else 0
-        return signal.Signals(n).name if n in signal.Signals._value2member_map_ else None
 
 
 @functools.cache
@@ -569,3 +515,23 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+class Bubblewrap:
+    """The sandbox backend of this module (:class:`autograder.sandbox.backend.Backend`)."""
+
+    name = "bubblewrap"
+
+    def available(self) -> bool:
+        return bubblewrap_available()
+
+    def why_unavailable(self) -> str:
+        where = shutil.which("bwrap")
+        why = "is not installed (or not on PATH)" if where is None else f"({where}) cannot create its namespaces"
+        return f"bubblewrap {why}: install the Debian package 'bubblewrap'"
+
+    def run(self, argv: Sequence[str], **options: Any) -> Result:
+        return run(argv, **options)
+
+
+BACKEND = Bubblewrap()

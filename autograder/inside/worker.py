@@ -5,7 +5,7 @@ Each cell may run ``cell_timeout`` seconds (wall clock); then the kernel is inte
 cell still running ``cell_timeout`` seconds later ends the run (``status.json`` says so). The
 sandbox's wall-clock cap for the whole run (:class:`autograder.sandbox.Limits`) stops the rest.
 
-No verdict comes from here: the checks run in a separate sandbox (:mod:`autograder.checker`),
+No verdict comes from here: the checks run in a separate sandbox (:mod:`autograder.inside.checker`),
 and the grader copies back only well-formed outputs of the student's own cells. The graded
 test cells reach this program blanked, so hidden tests never enter the student's kernel.
 

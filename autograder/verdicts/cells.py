@@ -16,6 +16,8 @@ from typing import Any
 
 import nbformat
 
+from autograder.integration.metadata import nbgrader_meta
+
 __all__ = ["CheckCall", "GradedCell", "graded_cells", "parse_test_cell"]
 
 MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -81,7 +83,7 @@ def graded_cells(notebook: str | Path | nbformat.NotebookNode) -> list[GradedCel
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
     cells = []
     for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             continue
         try:

@@ -10,7 +10,7 @@ apart (the grader gives each slot its own sandbox uid).
 
 Workers are started as plain subprocesses of this interpreter (not with ``multiprocessing``),
 so that a pool can also run inside a process that ``multiprocessing`` will not let have
-children: a Dask worker under its nanny is a daemonic process (:mod:`autograder.cluster`).
+children: a Dask worker under its nanny is a daemonic process (:mod:`autograder.host.cluster`).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class _Worker:
             raise ValueError(f"the pool's task function must be importable, not {fn.__module__}.{fn.__qualname__}")
         self.slot = slot
         self.conn, child = Pipe()
-        code = f"from autograder.pool import _child_main; _child_main({child.fileno()}, {os.getpid()})"
+        code = f"from autograder.host.pool import _child_main; _child_main({child.fileno()}, {os.getpid()})"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code],
             pass_fds=[child.fileno()],

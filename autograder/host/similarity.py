@@ -40,6 +40,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder.integration.metadata import nbgrader_meta
+
 if TYPE_CHECKING:
     import nbformat
 
@@ -192,7 +194,7 @@ def answer_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
     """grade id -> source of every code answer cell (nbgrader ``solution`` cell) of ``nb``."""
     cells: dict[str, str] = {}
     for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+        meta = nbgrader_meta(cell)
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
             source = cell.get("source", "")
             cells.setdefault(str(meta["grade_id"]), source if isinstance(source, str) else "".join(source))
@@ -310,7 +312,7 @@ def _code(source: str) -> str:
     """A cell's source for the page: control characters escaped, cut short, HTML-escaped."""
     import html
 
-    from .sanitize import printable
+    from autograder.host.sanitize import printable
 
     lines = source.splitlines()
     shown = [printable(line.expandtabs(4), MAX_LINE) for line in lines[:MAX_LINES]]

@@ -18,7 +18,7 @@ stock commands, ``nbgrader formgrader`` included, work there too):
    time), and generate that student's feedback;
 4. this process merges each finished student into the course's gradebook with nbgrader's
    ``Gradebook`` API, one at a time, replacing any earlier submission but keeping what the
-   instructor graded by hand (:mod:`autograder.hand_grades`), and records the student in
+   instructor graded by hand (:mod:`autograder.host.hand_grades`), and records the student in
    ``OUT/state.json``;
 5. ``grades.csv``, ``feedback/<student>/<notebook>.html`` and ``report.html`` are written.
 
@@ -48,17 +48,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import hand_grades, sandbox
-from .engines import Engine, make_engine
-from .hand_grades import Answers
-from .pool import Failure
-from .sanitize import printable
-from .similarity import SimilarPair, find_similar, read_answers
-from .submission import COURSE_ID, FIRST_UID, StudentResult
+from autograder import sandbox
+from autograder.host import hand_grades
+from autograder.host.engines import Engine, make_engine
+from autograder.host.hand_grades import Answers
+from autograder.host.pool import Failure
+from autograder.host.sanitize import printable
+from autograder.host.similarity import SimilarPair, find_similar, read_answers
+from autograder.host.submission import COURSE_ID, FIRST_UID, StudentResult
+from autograder.integration.metadata import nbgrader_meta
 
 __all__ = ["ROOT", "Row", "Settings", "Summary", "UsageError", "build_release", "describe", "grade", "list_assignments"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "solutions"
 COURSE_CONFIG = ROOT / "autograder" / "nbgrader_config.py"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
@@ -98,7 +100,7 @@ class Settings:
     side_by_side: bool | None = None
     progress: TextIO | None = field(default=sys.stderr, repr=False)
     #: Grade on the Dask cluster of this scheduler (tcp://HOST:PORT), or on one started for the
-    #: run ("slurm"), instead of on this machine (:mod:`autograder.cluster`).
+    #: run ("slurm"), instead of on this machine (:mod:`autograder.host.cluster`).
     scheduler: str | None = None
     cluster: str | None = None
     #: The class list (a CSV file, or Path("gradebook") for the gradebook's students table):
@@ -282,7 +284,7 @@ def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> _
     """One :class:`_Submission` per student of DIR, with notebooks matched by name.
 
     DIR is a folder of ``<student_id>/`` folders or an LMS's download (Moodle, Canvas,
-    Blackboard; :mod:`autograder.lms` reads the names). A student whose files hold no notebook
+    Blackboard; :mod:`autograder.host.lms` reads the names). A student whose files hold no notebook
     to grade is a submission too (its ``notebooks`` are empty: it scores 0 and is flagged); only
     empty folders are passed over. With a roster, every student on it is a submission (0 points,
     "no submission", when nothing came in) and the download's students it names by LMS number
@@ -294,8 +296,8 @@ def _collect(settings: Settings, expected: list[str], source_digest: bytes) -> _
     points, flagged; a notebook that is a link, a FIFO, a device or a socket is rejected (0
     points for it), named in the flags and never opened. Other entries of those kinds are
     named too. A hard link is a regular file: it is graded as the file it is."""
-    from . import lms
-    from .roster import match
+    from autograder.host import lms
+    from autograder.host.roster import match
 
     root = settings.submissions
     if not root.is_dir():
@@ -361,7 +363,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _read_roster(settings: Settings) -> list[Any]:
-    from .roster import RosterError, from_gradebook, read_roster
+    from autograder.host.roster import RosterError, from_gradebook, read_roster
 
     if settings.roster is None:
         return []
@@ -447,7 +449,7 @@ def _from_lms(
 ) -> tuple[_Submission | None, bool]:
     """The submission of a student of an LMS's download: the latest of their files for each
     notebook (the earlier ones are named in the flags), and whether they handed in a notebook."""
-    from .lms import latest
+    from autograder.host.lms import latest
 
     entries: list[_Entry] = []  # everything, relative to DIR: the digest
     files: list[tuple[Any, _Entry]] = []  # the student's files (not inside uploaded folders)
@@ -592,7 +594,7 @@ def _graded_cells(assignment: str) -> list[dict]:
     metas = []
     for path in sorted((SOURCE / assignment).glob("*.ipynb")):
         for cell in nbformat.read(str(path), as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
+            meta = nbgrader_meta(cell)
             if meta.get("grade"):
                 metas.append(meta)
     return metas
@@ -666,9 +668,9 @@ def _merge(
     score 0. The ``manual`` cells (answers graded by hand) are left for the instructor: no
     automatic score, marked as needing a manual grade, as ``nbgrader autograde`` leaves them.
     What the instructor wrote by hand in the earlier submission (manual scores, extra credit,
-    manual comments) is kept (:mod:`autograder.hand_grades`): ``answers`` are the digests of the
+    manual comments) is kept (:mod:`autograder.host.hand_grades`): ``answers`` are the digests of the
     answers just graded, ``before`` those of the answers graded by hand (None: unknown). Returns
-    what became of them (:class:`autograder.hand_grades.Restored`).
+    what became of them (:class:`autograder.host.hand_grades.Restored`).
     """
     import warnings
 
@@ -917,10 +919,10 @@ def grade(settings: Settings) -> Summary:
 @contextmanager
 def _opened(settings: Settings) -> Iterator[Settings]:
     """The settings with DIR a folder: a zip (an LMS's download as it comes) is extracted safely
-    (:func:`autograder.lms.extract_zip`) into a private temporary folder, removed afterwards."""
+    (:func:`autograder.host.lms.extract_zip`) into a private temporary folder, removed afterwards."""
     import tempfile
 
-    from .lms import UnsafeArchive, extract_zip
+    from autograder.host.lms import UnsafeArchive, extract_zip
 
     if not settings.submissions.is_file():
         yield settings
@@ -941,7 +943,7 @@ def _record_lms(settings: Settings, collected: _Collected) -> None:
     gradebook's students table (``lms_user_id``, first and last name), for export."""
     from nbgrader.api import Gradebook
 
-    from .lms import write_students
+    from autograder.host.lms import write_students
 
     if not collected.lms_students:
         return
@@ -985,7 +987,7 @@ def _grade_locked(settings: Settings, submissions: list[_Submission], expected: 
     cells, rows = _read_rows(db_url, assignment, [s.student for s in submissions], state)
     csv_path = out / "grades.csv"
     _write_csv(csv_path, assignment, list(cells), rows)
-    from .report import write_report
+    from autograder.host.report import write_report
 
     similar = _similar(settings, rows)
     with private_umask():
@@ -1114,7 +1116,7 @@ def _run(
     state: _State,
     db_url: str,
 ) -> float:
-    """Grade the tasks in parallel, on this machine or a Dask cluster (:mod:`autograder.engines`);
+    """Grade the tasks in parallel, on this machine or a Dask cluster (:mod:`autograder.host.engines`);
     merge each result into the gradebook and the state as it arrives (this process is the only
     writer), with a progress line. The submissions in ``nothing`` hold no notebook to grade:
     they are recorded the same way, as not graded (0 points). Returns the seconds it took."""
