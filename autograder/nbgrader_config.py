@@ -106,7 +106,7 @@ c.OverwriteCells.add_missing_cells = False
 # FeedbackCells (autograder/integration/preprocessors.py) names each test cell by its exercises (before
 # ClearHiddenTests) and leaves library frames out of tracebacks; the course's template shows the
 # names, and no "In [ ]:" prompts.
-from autograder.integration.preprocessors import FeedbackCells, FeedbackExporter  # noqa: E402
+from autograder.integration.preprocessors import FEEDBACK_TEMPLATE, FeedbackCells, FeedbackExporter  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     FeedbackCells,
@@ -120,7 +120,7 @@ c.GenerateFeedback.preprocessors = [
 # the feedback's own exporter class: on HTMLExporter it would replace the formgrader's template
 # too, and opening a submission there failed (500).
 c.GenerateFeedback.exporter_class = FeedbackExporter
-c.FeedbackExporter.template_file = str(HERE / "templates" / "feedback.html.j2")
+c.FeedbackExporter.template_file = str(FEEDBACK_TEMPLATE)
 c.HTMLExporter.exclude_input_prompt = True
 c.HTMLExporter.exclude_output_prompt = True
 

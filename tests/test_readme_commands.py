@@ -58,8 +58,6 @@ def _course_copy(top: Path) -> Path:
     course = top / "course"
     (course / "autograder").mkdir(parents=True)
     shutil.copy(ROOT / "autograder" / "nbgrader_config.py", course / "autograder" / "nbgrader_config.py")
-    if (ROOT / "autograder" / "templates").is_dir():  # the feedback page's template, beside the config
-        shutil.copytree(ROOT / "autograder" / "templates", course / "autograder" / "templates")
     shutil.copytree(ROOT / "solutions", course / "solutions")
     shutil.copytree(ROOT / "notebooks", course / "notebooks")
     (course / ".venv").symlink_to(ROOT / ".venv")

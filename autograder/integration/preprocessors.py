@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.exporter import ResourcesDict
@@ -132,10 +133,15 @@ def graded_cell_title(source: str) -> str:
     return ", ".join(titles) + (" (hidden checks)" if hidden else "")
 
 
+#: The course's feedback page (extends nbgrader's feedback template): ``FeedbackExporter.template_file``.
+FEEDBACK_TEMPLATE = Path(__file__).resolve().parent / "templates" / "feedback.html.j2"
+
+
 class FeedbackExporter(HTMLExporter):
     """The exporter of ``nbgrader generate_feedback`` (``GenerateFeedback.exporter_class``): an
-    HTMLExporter of its own, so that the course's feedback page (its ``template_file``) is used
-    for feedback alone, while the formgrader renders submissions with its own template."""
+    HTMLExporter of its own, so that the course's feedback page (its ``template_file``,
+    :data:`FEEDBACK_TEMPLATE`) is used for feedback alone, while the formgrader renders
+    submissions with its own template."""
 
 
 class FeedbackCells(NbGraderPreprocessor):
