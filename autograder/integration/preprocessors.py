@@ -25,6 +25,8 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from autograder import sandbox
 from autograder.verdicts import engine
+from autograder.verdicts.checking import CheckRun
+from autograder.verdicts.runs import NotebookRun
 
 __all__ = ["FeedbackCells", "FeedbackExporter", "TrustedExecute", "student_traceback", "graded_cell_title"]
 
@@ -46,12 +48,12 @@ class TrustedExecute(NbGraderPreprocessor):
     ).tag(config=True)
 
     notebook_run_seconds = Float(
-        engine._NotebookRun.RUN_SECONDS,
+        NotebookRun.RUN_SECONDS,
         help="Wall-clock seconds a notebook run may take, and CPU seconds all its processes together, "
         "however many cells it has (each cell also has `timeout`).",
     ).tag(config=True)
     checking_run_seconds = Float(
-        engine._CheckRun.RUN_SECONDS,
+        CheckRun.RUN_SECONDS,
         help="Wall-clock seconds a checking run may take (at most its CPU seconds in total, too).",
     ).tag(config=True)
 
