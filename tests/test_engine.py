@@ -115,8 +115,8 @@ def test_tampering_with_the_kernel_earns_nothing(tmp_path, extra):
 
 
 UNTRAP = (
-    "import contextlib, sys\nimport course.exercises.base as base\n"
-    "base.trapped = contextlib.contextmanager(lambda exercise, *watch: (yield []))\nsys.setprofile = lambda *a: None"
+    "import contextlib, sys\nimport course.exercises.running as running\n"  # where run_case looks up its trap
+    "running.trapped = contextlib.contextmanager(lambda exercise, *watch: (yield []))\nsys.setprofile = lambda *a: None"
 )
 
 

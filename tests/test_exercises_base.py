@@ -203,3 +203,192 @@ def test_parse_test_cell_reads_visible_and_hidden_checks():
 def test_parse_test_cell_rejects_anything_else(source):
     with pytest.raises(ValueError):
         parse_test_cell(source)
+
+
+# ----------------------------------------------------------------------------------------
+# The machinery, one module per concept (issue 14); course.exercises.base re-exports it
+# ----------------------------------------------------------------------------------------
+
+#: Every name course.exercises.base held before the split, by the module that defines it now.
+MOVED = {
+    "records": [
+        "Arrays",
+        "Case",
+        "Verdict",
+        "KnownMistake",
+        "KnownBug",
+        "NOT_IMPLEMENTED",
+        "PROBLEM_MISTAKES",
+        "FLOAT32_ADVICE",
+        "FLOAT32_ERRORS",
+        "FLOAT32_HINT",
+        "float32_values",
+    ],
+    "transport": ["fingerprint", "modified", "encode_outputs", "pack_result", "unpack_result", "decode_outputs"],
+    "exercise": ["Exercise", "judge_rng"],
+    "known_bugs": ["_same_outputs", "recognise_known_bug", "recognise"],
+    "registry": ["REGISTRY", "register", "get"],
+    "traps": [
+        "PROFILER_REMOVED",
+        "WITHHELD",
+        "WITHHELD_MESSAGE",
+        "_code_key",
+        "reference_function",
+        "_reference_codes",
+        "trapped",
+        "_MACHINERY",
+    ],
+    "running": ["run_case", "judge_case"],
+    "checking": ["_seed", "Verdicts", "CheckFailed", "NotImplementedYet", "_wrapped", "check", "_show_picture"],
+}
+MACHINERY_MODULES = sorted(MOVED)
+
+
+@pytest.mark.parametrize("module", MACHINERY_MODULES)
+def test_the_old_module_still_gives_every_name_it_had_the_same_object(module):
+    """Notebooks, the grader and outside code import from course.exercises.base: the names must be
+    the very objects of the new modules (a copy of REGISTRY, say, would be a second catalogue)."""
+    base = importlib.import_module("course.exercises.base")
+    new = importlib.import_module(f"course.exercises.{module}")
+    for name in MOVED[module]:
+        assert getattr(base, name) is getattr(new, name), f"course.exercises.base.{name}"
+    assert set(base.__all__) <= {n for names in MOVED.values() for n in names}
+
+
+def test_the_package_exposes_the_old_module_and_its_public_names():
+    import course.exercises as E
+
+    assert E.base is importlib.import_module("course.exercises.base")
+    for name in E.__all__:
+        assert getattr(E, name) is getattr(E.base, name), name
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """course.exercises' modules -> the modules of the package each imports (relative imports)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(importlib.import_module("course.exercises").__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.py")):
+        edges = graph.setdefault(path.stem, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                edges.update([node.module] if node.module else [a.name for a in node.names])
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """An import cycle of ``graph`` (its modules in order, the first repeated at the end), or None."""
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = "open"
+        for other in sorted(graph.get(module, ())):
+            if state.get(other) == "open":
+                return [*path[path.index(other) :], other] if other in path else [module, other]
+            found = None if other in state else visit(other, [*path, other])
+            if found:
+                return found
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        found = None if module in state else visit(module, [module])
+        if found:
+            return found
+    return None
+
+
+def test_the_package_imports_form_no_cycle():
+    """A module imported back by one it imports works or breaks by import order; the machinery
+    is layered instead: records, transport < exercise < known_bugs, registry < traps < running < checking."""
+    graph = _package_imports()
+    assert _cycle(graph) is None, _cycle(graph)
+    assert graph["records"] == set() and graph["transport"] == set()
+    assert graph["base"] == set(MOVED)
+    # and the search finds one where there is one: records importing check() closes a loop
+    broken = {**graph, "records": {"checking"}}
+    cycle = _cycle(broken)
+    assert cycle and cycle[0] == cycle[-1] and "records" in cycle
+    assert all(b in broken[a] for a, b in zip(cycle, cycle[1:], strict=False))
+    assert _cycle({"a": {"a"}}) == ["a", "a"]
+
+
+def _function(module: str, qualname: str):
+    from autograder.verdicts import withhold
+
+    found = [r for r in withhold.library_functions() if r.module == module and r.qualname == qualname]
+    assert len(found) == 1, (module, qualname)
+    return found[0]
+
+
+#: What a checking run executes of the machinery (its run side and the result it sends) ...
+RUN_SIDE = [
+    ("transport", "fingerprint"),
+    ("transport", "encode_outputs"),
+    ("transport", "pack_result"),
+    ("exercise", "Exercise.__init__"),
+    ("exercise", "Exercise.withheld"),
+    ("registry", "register"),
+    ("registry", "get"),
+    ("traps", "reference_function"),
+    ("traps", "trapped"),
+    ("traps", "trapped.<locals>.hook"),
+    ("running", "run_case"),
+]
+#: ... and what it must not: judging, recognising mistakes and the student-facing check().
+JUDGE_SIDE = [
+    ("transport", "decode_outputs"),
+    ("transport", "unpack_result"),
+    ("transport", "modified"),
+    ("exercise", "Exercise.compare_gradient"),
+    ("exercise", "Exercise.expect_array"),
+    ("exercise", "judge_rng"),
+    ("known_bugs", "recognise_known_bug"),
+    ("known_bugs", "recognise"),
+    ("running", "judge_case"),
+    ("checking", "check"),
+    ("records", "Verdict.message"),
+]
+
+
+def test_the_allow_list_follows_the_machinery_to_its_modules():
+    """The checking run's library copy withholds whatever the allow-list does not name, by the
+    module that defines it: were run_case still listed under course.exercises.base, every
+    checking run would fail; were judge_case allowed, a submission could call the judge."""
+    from autograder.verdicts import withhold
+
+    for module, qualname in RUN_SIDE:
+        assert withhold.allowed(_function(f"course.exercises.{module}", qualname)), (module, qualname)
+    for module, qualname in JUDGE_SIDE:
+        assert not withhold.allowed(_function(f"course.exercises.{module}", qualname)), (module, qualname)
+    base = importlib.import_module("course.exercises.base")
+    assert all(getattr(base, q.split(".")[0]).__module__ == f"course.exercises.{m}" for m, q in RUN_SIDE + JUDGE_SIDE)
+
+
+def test_every_allow_list_entry_names_a_function_that_exists():
+    """An entry left behind by a move (a module renamed, a function moved) allows nothing, silently."""
+    import fnmatch
+
+    from autograder.verdicts import withhold
+    from autograder.verdicts.allowlist import ALLOWED
+
+    library = withhold.library_functions()
+    for key, names in ALLOWED.items():
+        package = key[:-2] if key.endswith(".*") else None
+        pool = [r for r in library if (r.module.rpartition(".")[0] == package if package else r.module == key)]
+        assert pool, f"the allow-list names {key}, which has no functions"
+        for name in names:
+            assert any(fnmatch.fnmatchcase(r.qualname, name) for r in pool), f"{key}: {name} matches nothing"
+
+
+def test_the_detector_of_numerical_differentiation_ignores_the_machinery():
+    """The run side hands the case's own inputs around (fingerprint, the exercise's helpers):
+    the detector watches the student's code and the catalogue, not these modules."""
+    from course.exercises import kinds, numerical, traps
+
+    inside = [m for m in MACHINERY_MODULES if m not in ("running", "checking")]  # those two call into the watch
+    files = {importlib.import_module(f"course.exercises.{m}").__file__ for m in inside}
+    assert files | {numerical.__file__} <= traps._MACHINERY
+    assert kinds.__file__ not in traps._MACHINERY  # an exercise's run is watched

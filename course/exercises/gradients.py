@@ -18,8 +18,10 @@ from .. import gradcheck
 from ..activations import log_softmax, sigmoid, softmax
 from ..gradcheck import TOLERANCE, TensorCheck
 from ..layers import Layer, Parameter
-from .base import Case, Exercise, KnownBug, Verdict, get, register
+from .exercise import Exercise
 from .kinds import FunctionExercise, LayerExercise
+from .records import Case, KnownBug, Verdict
+from .registry import get, register
 
 __all__ = ["NumericalGradientExercise", "RelativeErrorExercise", "Swish", "TEST_FUNCTIONS"]
 

@@ -22,8 +22,9 @@ import numpy as np
 
 from .. import layers as L
 from ..gradcheck import TOLERANCE, TensorCheck, compare, numerical_gradient
-from .base import FLOAT32_HINT, KnownBug, float32_values, get, register
 from .kinds import LayerExercise, away_from
+from .records import FLOAT32_HINT, KnownBug, float32_values
+from .registry import get, register
 
 __all__ = ["ExtrapolatedGradients", "compare_scaled", "extrapolated_gradient"]
 
@@ -97,7 +98,7 @@ def compare_scaled(
 
 
 class ExtrapolatedGradients:
-    """Mixin for an :class:`~course.exercises.base.Exercise`: its numerical checks use
+    """Mixin for an :class:`~course.exercises.exercise.Exercise`: its numerical checks use
     :func:`extrapolated_gradient` with the step ``self.h``, judged by :func:`compare_scaled`."""
 
     h: float = 1e-3

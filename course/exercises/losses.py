@@ -18,9 +18,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import losses as F
-from .base import Case, Exercise, KnownBug, Verdict, fingerprint, get, judge_rng, modified, register
+from .exercise import Exercise, judge_rng
 from .kinds import LossExercise, away_from
 from .layers import compare_scaled, extrapolated_gradient
+from .records import Case, KnownBug, Verdict
+from .registry import get, register
+from .transport import fingerprint, modified
 
 __all__ = ["BatchLossExercise", "RegularizerExercise", "away_from_hinge"]
 

@@ -14,8 +14,11 @@ from .. import layers as L
 from .. import neuron as N
 from ..gradcheck import TensorCheck
 from ..network import TwoLayerNet
-from .base import Case, KnownBug, KnownMistake, Verdict, judge_rng, recognise, register
+from .exercise import judge_rng
 from .kinds import ElementwiseExercise, FunctionExercise, LayerExercise, away_from
+from .known_bugs import recognise
+from .records import Case, KnownBug, KnownMistake, Verdict
+from .registry import register
 
 # ----------------------------------------------------------------------------------------
 # Derivatives of the activation functions

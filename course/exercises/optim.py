@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import optim as O
 from ..layers import Parameter
-from .base import Case, KnownBug, Verdict, get, register
 from .kinds import FunctionExercise, OptimizerExercise
+from .records import Case, KnownBug, Verdict
+from .registry import get, register
 
 __all__ = ["MomentumExercise", "ScheduleExercise"]
 

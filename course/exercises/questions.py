@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import Case, Exercise, Verdict, register
+from .exercise import Exercise
+from .records import Case, Verdict
+from .registry import register
 
 __all__ = ["Choice", "Integer", "QuestionExercise", "expected_answer", "solutions_folder"]
 
