@@ -202,7 +202,7 @@ def test_pool_isolates_hanging_dying_and_raising_tasks():
 def test_a_student_without_a_notebook_to_grade_scores_0_and_is_flagged(tmp_path, monkeypatch):
     """A folder of files but no notebook, or only a notebook too large to grade, is a row of 0
     points with a flag saying why (recorded like any ungraded student; no student code runs)."""
-    from autograder.host import pipeline
+    from autograder.host import student_files
 
     subs = tmp_path / "submissions"
     (subs / "alice").mkdir(parents=True)
@@ -210,7 +210,7 @@ def test_a_student_without_a_notebook_to_grade_scores_0_and_is_flagged(tmp_path,
     (subs / "bob").mkdir()
     shutil.copyfile(SAMPLE / "perfect" / "layers.ipynb", subs / "bob" / "layers.ipynb")
     (subs / "carol").mkdir()  # an empty folder is no submission
-    monkeypatch.setattr(pipeline, "MAX_NOTEBOOK_BYTES", 1024)  # bob's notebook is "too large"
+    monkeypatch.setattr(student_files, "MAX_NOTEBOOK_BYTES", 1024)  # bob's notebook is "too large"
     monkeypatch.chdir(tmp_path)
     settings = Settings("03_layers", Path("submissions"), Path("out"), workers=1, progress=None)
     summary = grade(settings)

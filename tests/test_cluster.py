@@ -32,6 +32,7 @@ from autograder.host.cluster import OUT_VARIABLE, DaskEngine, Fingerprint, Worke
 from autograder.host.pipeline import Settings, UsageError, grade  # noqa: E402
 from autograder.host.pool import Failure  # noqa: E402
 from autograder.host.submission import StudentResult  # noqa: E402
+from autograder.host.task import Task  # noqa: E402
 from autograder.sample_class import make_sample_class as sample  # noqa: E402
 from autograder.sandbox import bubblewrap  # noqa: E402
 
@@ -279,11 +280,28 @@ def test_preflight_names_each_difference(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------------------
 
 
-def kill_own_worker(task: dict, timeout: float) -> WorkerResult:
+def kill_own_worker(task: Task, timeout: float) -> WorkerResult:
     """A grading task that takes its Dask worker down (as a submission that exhausts its memory)."""
-    if task["student"] == "killer":
+    if task.student == "killer":
         os.kill(os.getpid(), signal.SIGKILL)
-    return WorkerResult(task["student"], StudentResult(task["student"], graded=True))
+    return WorkerResult(task.student, StudentResult(task.student, graded=True))
+
+
+def _task(student: str, out: Path) -> Task:
+    """A task that names ``out`` for every folder (kill_own_worker reads only the student)."""
+    where = str(out)
+    return Task(
+        student=student,
+        assignment="03_layers",
+        course_root=where,
+        config_file=where,
+        template_db=where,
+        work_dir=str(out / "work"),
+        feedback_dir=where,
+        source_dir=where,
+        hidden_paths=(),
+        notebooks=(),
+    )
 
 
 @pytest.mark.slow
@@ -304,8 +322,8 @@ def test_a_submission_that_kills_its_worker_repeatedly_is_given_up_on(tmp_path):
         engine = DaskEngine(assignment="03_layers", out=tmp_path, workers=1, timeout=60, hardened=False,
                             scheduler=local.scheduler_address, say=lambda _: None, task=kill_own_worker)  # fmt: skip
         engine.start(1)
-        tasks = [{"student": s} for s in ("before", "killer", "after")]
-        outcomes = [(task["student"], outcome) for task, outcome in engine.grade(tasks)]
+        tasks = [_task(s, tmp_path) for s in ("before", "killer", "after")]
+        outcomes = [(task.student, outcome) for task, outcome in engine.grade(tasks)]
         engine.close()
     finally:
         local.close()

@@ -36,7 +36,7 @@ import pytest
 
 from autograder import sandbox
 from autograder.__main__ import main
-from autograder.host import lms, pipeline
+from autograder.host import lms, pipeline, student_files
 from autograder.host.pipeline import Settings, UsageError, _collect
 from autograder.sample_class import make_sample_class as sample
 
@@ -364,7 +364,7 @@ def test_grade_a_canvas_zip_with_a_roster_and_a_stray_file(tmp_path, monkeypatch
             zf.writestr(member, data)
     roster = tmp_path / "roster.csv"
     roster.write_text("student_id,name,lms_user_id\njane,Jane Doe,12345\nzoe,Zoe Absent,99999\n")
-    monkeypatch.setattr(pipeline, "MAX_NOTEBOOK_BYTES", 1024)
+    monkeypatch.setattr(student_files, "MAX_NOTEBOOK_BYTES", 1024)
     out = tmp_path / "out"
     args = [
         "grade",
@@ -405,7 +405,7 @@ def test_grade_a_canvas_zip_with_a_roster_and_a_stray_file(tmp_path, monkeypatch
 @pytest.mark.slow
 def test_a_bad_student_id_is_no_longer_skipped_with_exit_status_0(tmp_path, monkeypatch, capsys):
     subs = lay_out(tmp_path / "subs", {"alice/layers.ipynb": notebook("a"), "bad id!/layers.ipynb": notebook("b")})
-    monkeypatch.setattr(pipeline, "MAX_NOTEBOOK_BYTES", 1024)
+    monkeypatch.setattr(student_files, "MAX_NOTEBOOK_BYTES", 1024)
     args = [
         "grade",
         "--assignment",
@@ -519,7 +519,7 @@ def test_two_moodle_assignments_of_one_class_keep_one_id_per_student(tmp_path, m
     """Moodle numbers participants per assignment: Jane is 1001 in the first download and Bo is
     1001 in the second. The roster (the CSV, then the gradebook's students table the first run
     filled in) maps both downloads to the same ids, by name; no student code runs."""
-    monkeypatch.setattr(pipeline, "MAX_NOTEBOOK_BYTES", 1024)
+    monkeypatch.setattr(student_files, "MAX_NOTEBOOK_BYTES", 1024)
     first = lay_out(
         tmp_path / "layers",
         {

@@ -260,14 +260,14 @@ def _slot() -> Iterator[int]:
 def grade_on_worker(task: Task, timeout: float) -> WorkerResult:
     """The Dask task: grade one student in a grading process of its own (deadline ``timeout``)."""
     os.environ.update(SINGLE_BLAS_THREAD)  # for the grading process; a grading worker's setting
-    log_dir = Path(task["work_dir"]) / "hosts" / socket.gethostname()
+    log_dir = Path(task.work_dir) / "hosts" / socket.gethostname()
     log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    env = {OUT_VARIABLE: str(Path(task["work_dir"]).parent)}
+    env = {OUT_VARIABLE: str(Path(task.work_dir).parent)}
     with _slot() as slot:
         for _, outcome in run_tasks(
             grade_student, [task], workers=1, timeout=timeout, log_dir=log_dir, env=env, first_slot=slot
         ):
-            return WorkerResult(task["student"], outcome)
+            return WorkerResult(task.student, outcome)
     raise AssertionError("run_tasks gave no result")  # pragma: no cover - it yields one per task
 
 
@@ -405,7 +405,7 @@ class DaskEngine:
                 yield task, self._outcome(future)
 
     def _submit(self, task: Task, attempt: str = "") -> Any:
-        key = f"grade-{task['student']}-{self.token}" + (f"-{attempt}" if attempt else "")
+        key = f"grade-{task.student}-{self.token}" + (f"-{attempt}" if attempt else "")
         return self.client.submit(self.task, task, self.timeout, key=key, pure=False, resources={self.resource: 1})
 
     def _wait(self, by_future: dict[Any, Task]) -> Iterator[tuple[Task, Any]]:

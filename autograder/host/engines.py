@@ -18,19 +18,18 @@ outcome is the student's :class:`~autograder.host.submission.StudentResult`, or 
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 from autograder import sandbox
 from autograder.host.pool import Failure, run_tasks
+from autograder.host.settings import Settings, UsageError
 from autograder.host.submission import StudentResult, grade_student
-
-if TYPE_CHECKING:
-    from autograder.host.pipeline import Settings
+from autograder.host.task import Task
 
 __all__ = ["SINGLE_BLAS_THREAD", "Engine", "LocalEngine", "Outcome", "Task", "make_engine"]
 
-#: A staged student, as :func:`autograder.host.submission.grade_student` takes it.
-Task = dict[str, Any]
+# Task: a staged student, as :func:`autograder.host.submission.grade_student` takes it
+# (autograder.host.task; named here too, where engines are written against it).
 #: What grading one student gave back.
 Outcome = StudentResult | Failure
 #: One BLAS thread per grading process: the grading processes themselves use the cores.
@@ -45,7 +44,7 @@ class Engine(Protocol):
 
     def start(self, students: int) -> str:
         """Get ready to grade ``students`` (connect, prove the workers can grade); raise
-        :class:`autograder.host.pipeline.UsageError` with a clear message if it cannot. Returns what
+        :class:`autograder.host.settings.UsageError` with a clear message if it cannot. Returns what
         grades, for the progress line ("2 worker(s) on this machine")."""
         ...
 
@@ -84,8 +83,6 @@ def make_engine(settings: Settings) -> Engine:
     """The engine the settings ask for: a Dask cluster with ``scheduler`` or ``cluster``, else
     this machine."""
     if settings.scheduler is not None or settings.cluster is not None:
-        from autograder.host.pipeline import UsageError
-
         try:
             from autograder.host.cluster import DaskEngine
         except ImportError as exc:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
@@ -37,6 +37,10 @@ _PR_SET_PDEATHSIG = 1
 _STARTED = "started"
 #: Time a new worker process may take to start (imports) before its first task's clock starts.
 STARTUP_SECONDS = 300.0
+
+#: What a task is (the grader's: :class:`autograder.host.task.Task`) and what its function returns.
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -165,15 +169,15 @@ class _Worker:
 
 
 def run_tasks(
-    fn: Callable[[Any, int], Any],
-    tasks: Iterable[Any],
+    fn: Callable[[T, int], R],
+    tasks: Iterable[T],
     *,
     workers: int,
     timeout: float,
     log_dir: str | os.PathLike | None = None,
     env: dict[str, str] | None = None,
     first_slot: int = 0,
-) -> Generator[tuple[Any, Any], None, None]:
+) -> Generator[tuple[T, R | Failure], None, None]:
     """Run ``fn(task, slot)`` for every task in ``workers`` processes; yield ``(task, result)``
     in completion order. ``result`` is a :class:`Failure` when the task raised, ran longer than
     ``timeout`` seconds, or killed its process. ``fn`` must be importable (processes are spawned).

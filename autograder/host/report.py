@@ -36,7 +36,7 @@ from autograder.host.sanitize import printable
 
 if TYPE_CHECKING:
     from autograder.host.mistakes import ExerciseMistakes
-    from autograder.host.pipeline import Row
+    from autograder.host.outputs import Row
     from autograder.host.similarity import SimilarPair
     from autograder.host.submission import FlagKind
 
@@ -337,7 +337,7 @@ def write_report(
     """Write the report for the graded cells ``cell_points`` (grade id -> points) of ``source_dir``,
     with the pairs of ``similar`` submissions (:func:`autograder.host.similarity.find_similar`)."""
     from autograder.host.mistakes import class_mistakes, read_class
-    from autograder.host.pipeline import write_private
+    from autograder.host.private_files import write_private
 
     mistakes = class_mistakes(read_class(path.parent / "course" / "autograded", assignment))
     write_private(path, render(assignment, exercises(source_dir, cell_points), cell_points, rows, similar, mistakes))

@@ -32,7 +32,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
@@ -44,6 +43,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.host.flags import FLAG_KINDS, Flag, FlagKind, flag_kind, read_flags, texts
+from autograder.host.task import FIRST_UID, Task
 from autograder.integration.metadata import RECORD_KEY, nbgrader_meta
 
 __all__ = [
@@ -63,9 +63,6 @@ __all__ = [
     "run_flags_of",
 ]
 
-#: Worker ``k`` runs student code as uid ``FIRST_UID + k``: concurrent sandboxes never share a
-#: process limit.
-FIRST_UID = 20001
 COURSE_ID = "backprop"
 #: nbgrader's hidden-test markers: never in feedback.
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -265,16 +262,16 @@ def _course_config(config_file: str) -> Config:
     return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
 
 
-def _config(task: dict[str, Any], slot: int, db_url: str) -> Config:
-    cfg = copy.deepcopy(_course_config(task["config_file"]))
+def _config(task: Task, slot: int, db_url: str) -> Config:
+    cfg = copy.deepcopy(_course_config(task.config_file))
     over = Config()
     over.CourseDirectory.db_url = db_url
-    over.TrustedExecute.uid = task.get("first_uid", FIRST_UID) + slot
-    over.TrustedExecute.hidden_paths = [str(p) for p in task["hidden_paths"]]
-    for section, values in task.get("overrides", {}).items():
+    over.TrustedExecute.uid = task.first_uid + slot
+    over.TrustedExecute.hidden_paths = [str(p) for p in task.hidden_paths]
+    for section, values in task.overrides.items():
         for key, value in values.items():
             over[section][key] = value
-    if not task.get("hardened", True):
+    if not task.hardened:
         # nbgrader as shipped: the notebook's own kernel decides (for the benchmark's baseline).
         stock = Autograde.class_traits()["autograde_preprocessors"]
         over.Autograde.autograde_preprocessors = stock.make_dynamic_default()
@@ -299,22 +296,22 @@ def _private_file(path: str, flags: int) -> int:
     return fd
 
 
-def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
+def _publish_feedback(task: Task, result: StudentResult) -> None:
     """Copy nbgrader's feedback to ``OUT/feedback/<student>/``, unless the page shows a
     hidden-test marker or a line of the instructor's hidden tests, with the student's flags
-    (``task["flags"]``, from collecting the submission, and this grading's) in a box at the top."""
-    course, student, assignment = Path(task["course_root"]), task["student"], task["assignment"]
+    (``task.flags``, from collecting the submission, and this grading's) in a box at the top."""
+    course, student, assignment = Path(task.course_root), task.student, task.assignment
     made = course / "feedback" / student / assignment
-    notes = feedback_notes([*task.get("flags", []), *result.flags])
+    notes = feedback_notes([*texts(list(task.flags)), *result.flags])
     for page in sorted(made.glob("*.html")):
-        source = nbformat.read(str(Path(task["source_dir"]) / f"{page.stem}.ipynb"), as_version=4)
+        source = nbformat.read(str(Path(task.source_dir) / f"{page.stem}.ipynb"), as_version=4)
         text = _add_notes(page.read_text(errors="replace"), notes)
         leak = leaks_hidden_tests(text, [*HIDDEN_MARKERS, *hidden_test_lines(source)])
         if leak is not None:
             page.unlink()
             result.flags.append(f"feedback withheld: it would have shown hidden tests ({leak!r})")
             continue
-        dest = Path(task["feedback_dir"]) / student / page.name
+        dest = Path(task.feedback_dir) / student / page.name
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(dest.parent, 0o700)  # feedback holds student data: the instructor's only
         with open(dest, "w", encoding="utf-8", opener=_private_file) as copy:
@@ -323,19 +320,16 @@ def _publish_feedback(task: dict[str, Any], result: StudentResult) -> None:
         result.feedback.append(str(dest))
 
 
-def grade_student(task: dict[str, Any], slot: int) -> StudentResult:
+def grade_student(task: Task, slot: int) -> StudentResult:
     """Autograde one student against a private copy of the template gradebook (see module doc).
 
-    ``task`` holds ``student``, ``assignment``, ``course_root``, ``config_file``,
-    ``template_db``, ``work_dir``, ``feedback_dir``, ``source_dir``, ``hidden_paths``, ``notebooks`` and
-    optionally ``hardened`` (False: nbgrader's own Execute), ``first_uid`` (the sandbox uid
-    of slot 0) and ``overrides`` (traitlets settings, ``{"TrustedExecute": {"timeout": 10}}``).
+    ``task`` says where to read and write and how to run (:class:`autograder.host.task.Task`).
     """
     start = time.monotonic()
-    student, assignment = task["student"], task["assignment"]
-    course = Path(task["course_root"])
+    student, assignment = task.student, task.assignment
+    course = Path(task.course_root)
     result = StudentResult(student, graded=False)
-    for name in task["notebooks"]:
+    for name in task.notebooks:
         release = nbformat.read(str(course / "release" / assignment / f"{name}.ipynb"), as_version=4)
         try:
             submitted = nbformat.read(str(course / "submitted" / student / assignment / f"{name}.ipynb"), as_version=4)
@@ -346,19 +340,19 @@ def grade_student(task: dict[str, Any], slot: int) -> StudentResult:
         if _drop_duplicate_ids(submitted) | _forget_records(submitted):
             nbformat.write(submitted, str(course / "submitted" / student / assignment / f"{name}.ipynb"))
 
-    private = Path(task["work_dir"]) / f"{student}.db"
+    private = Path(task.work_dir) / f"{student}.db"
     private.unlink(missing_ok=True)
-    shutil.copyfile(task["template_db"], private)
+    shutil.copyfile(task.template_db, private)
     db_url = f"sqlite:///{private}"
     cfg = _config(task, slot, db_url)
     api = NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
 
-    shutil.rmtree(Path(task["feedback_dir"]) / student, ignore_errors=True)
+    shutil.rmtree(Path(task.feedback_dir) / student, ignore_errors=True)
     shutil.rmtree(course / "feedback" / student / assignment, ignore_errors=True)
     graded = api.autograde(assignment, student, force=True, create=True)
     result.log = graded.get("log") or ""
     autograded = course / "autograded" / student / assignment
-    result.flags.extend(f for f in texts(run_flags_of(autograded, task["notebooks"])) if f not in result.flags)
+    result.flags.extend(f for f in texts(run_flags_of(autograded, task.notebooks)) if f not in result.flags)
     if graded["success"]:
         result.graded = True
         _read_grades(db_url, assignment, student, result)
