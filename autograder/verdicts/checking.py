@@ -251,7 +251,7 @@ class CheckRun(NotebookRun):
     def limits(self) -> sandbox.Limits:
         """The checking process runs the cells and starts the cases; each case is a child that
         sets a CPU limit of its own (a new process counts from 0), and the grader holds every
-        case to that budget from outside whatever the child does (:class:`~autograder.verdicts.watch.CaseWatch`). So the
+        case to that budget from outside whatever the child does (:class:`CaseWatch`). So the
         per-process limit bounds what a cell that switches off its timer can spend. All processes together
         (cells, cases, anything they fork) get the cells' budget, the margin and each case's
         budget, never more than the run's fixed cap ``run_seconds``, which is also its wall
