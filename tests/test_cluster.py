@@ -5,6 +5,8 @@ tools (``dask scheduler``, ``dask worker``): two that can grade and one whose PA
 bubblewrap, which must be refused before it gets a student. A small class of 03_layers is
 graded there and must give the same ``grades.csv`` as on this machine; then again with a
 worker killed in the middle of grading a student, which must lose and duplicate nothing.
+A submission that kills every worker it runs on is given up on after a bounded number of
+deaths and flagged; when the workers do not come back at all, the run ends instead of stalling.
 """
 
 from __future__ import annotations
@@ -72,12 +74,13 @@ class LocalCluster:
     """A ``dask scheduler`` and ``dask worker`` processes on localhost, each in a session of its
     own (so that a worker can be killed with everything it started)."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, scheduler_env: dict[str, str] | None = None) -> None:
         self.logs = logs
         self.port = _free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
-        self._start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard")
+        self._start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard",
+                    env=scheduler_env)  # fmt: skip
 
     def _start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process's output
@@ -87,8 +90,12 @@ class LocalCluster:
         )  # fmt: skip
         log.close()
 
-    def worker(self, name: str, env: dict[str, str] | None = None) -> None:
-        self._start(name, "worker", self.address, "--nthreads", "1", "--name", name, "--no-dashboard", env=env)
+    def worker(self, name: str, *options: str, env: dict[str, str] | None = None) -> None:
+        self._start(name, "worker", self.address, "--nthreads", "1", "--name", name, "--no-dashboard", *options,
+                    env=env)  # fmt: skip
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text()
 
     def wait_for(self, n: int) -> None:
         with distributed.Client(self.address, timeout=60) as client:
@@ -279,6 +286,12 @@ def test_preflight_names_each_difference(tmp_path, monkeypatch):
 # A submission that kills its worker every time: flagged, not retried forever
 # ----------------------------------------------------------------------------------------
 
+#: The scheduler and the workers import kill_own_worker from this file (by name: ``test_cluster``).
+_PATH = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join(p for p in _PATH if p)}
+#: The scheduler gives a task up once it has ended 2 workers (1 more than allowed).
+ONE_FAILURE_ALLOWED = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1", **TESTS_ON_PATH}
+
 
 def kill_own_worker(task: Task, timeout: float) -> WorkerResult:
     """A grading task that takes its Dask worker down (as a submission that exhausts its memory)."""
@@ -304,31 +317,66 @@ def _task(student: str, out: Path) -> Task:
     )
 
 
-@pytest.mark.slow
-@pytest.mark.skip(
-    reason="not reliable yet: passed in 5 of 10 runs on 2 Dec. Fixed since 1 Dec: the retried tasks "
-    "waited for ever on a restarted worker (the scheduler does not look at waiting tasks when a worker's "
-    "resources change) and an innocent student queued on the dying worker was given up on too. Still "
-    "seen: after the fourth death in a row, the single worker's nanny does not start it again (no "
-    "'Restarting worker' in its log), so the last student waits for a worker (not understood)"
-)
-def test_a_submission_that_kills_its_worker_repeatedly_is_given_up_on(tmp_path):
-    import dask
-
-    (tmp_path / "work").mkdir()
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        local = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+def _grade_with_killer(address: str, out: Path) -> dict[str, list]:
+    """Grade "before", "killer" and "after" with kill_own_worker on the cluster at ``address``:
+    each student's outcomes, in the order they came."""
+    (out / "work").mkdir(parents=True)
+    engine = DaskEngine(assignment="03_layers", out=out, workers=1, timeout=60, hardened=False, scheduler=address,
+                        say=lambda _: None, task=kill_own_worker)  # fmt: skip
+    outcomes: dict[str, list] = {}
     try:
-        engine = DaskEngine(assignment="03_layers", out=tmp_path, workers=1, timeout=60, hardened=False,
-                            scheduler=local.scheduler_address, say=lambda _: None, task=kill_own_worker)  # fmt: skip
         engine.start(1)
-        tasks = [_task(s, tmp_path) for s in ("before", "killer", "after")]
-        outcomes = [(task.student, outcome) for task, outcome in engine.grade(tasks)]
-        engine.close()
+        for task, outcome in engine.grade([_task(s, out) for s in ("before", "killer", "after")]):
+            outcomes.setdefault(task.student, []).append(outcome)
     finally:
-        local.close()
-    assert sorted(s for s, _ in outcomes) == ["after", "before", "killer"]  # each once
-    by = dict(outcomes)
-    assert by["before"].graded and by["after"].graded
-    assert isinstance(by["killer"], Failure)
-    assert "ended 2 Dask worker(s)" in by["killer"].reason and "allowed-failures" in by["killer"].reason
+        engine.close()
+    return outcomes
+
+
+@pytest.mark.slow
+def test_a_submission_that_kills_its_worker_repeatedly_is_given_up_on(tmp_path, monkeypatch):
+    # One worker under a nanny (``dask worker``'s default), which starts it again after each death.
+    # A stall would end the run after NO_WORKER_SECONDS with every student left flagged: the
+    # assertions below then say so instead of the test hanging.
+    monkeypatch.setattr(cluster, "NO_WORKER_SECONDS", 120.0)
+    c = LocalCluster(tmp_path, scheduler_env=ONE_FAILURE_ALLOWED)
+    try:
+        c.worker("nannied", env=TESTS_ON_PATH)
+        c.wait_for(1)
+        outcomes = _grade_with_killer(c.address, tmp_path / "out")
+        worker_log = c.log("nannied")
+    finally:
+        c.close()
+    assert sorted(outcomes) == ["after", "before", "killer"] and all(len(o) == 1 for o in outcomes.values()), outcomes
+    (before,), (killer,), (after,) = outcomes["before"], outcomes["killer"], outcomes["after"]
+    assert isinstance(before, StudentResult) and before.graded, before
+    assert isinstance(after, StudentResult) and after.graded, after
+    assert isinstance(killer, Failure), killer
+    assert "tried alone, ended 2 Dask worker(s)" in killer.reason and "allowed-failures" in killer.reason
+    # Bounded: 2 workers with the others (Dask gives up), 2 more alone (given up for good).
+    assert worker_log.count("was killed by signal 9") == 4, worker_log
+    assert worker_log.count("Restarting worker") == 4, worker_log
+
+
+@pytest.mark.slow
+def test_workers_that_do_not_come_back_end_the_run_with_the_students_left_flagged(tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "QUIET_SECONDS", 1.0)
+    monkeypatch.setattr(cluster, "NO_WORKER_SECONDS", 5.0)
+    c = LocalCluster(tmp_path, scheduler_env=ONE_FAILURE_ALLOWED)
+    try:
+        c.worker("unnannied", "--no-nanny", env=TESTS_ON_PATH)  # nothing starts it again
+        c.wait_for(1)
+        started = time.monotonic()
+        outcomes = _grade_with_killer(c.address, tmp_path / "out")
+        took = time.monotonic() - started
+    finally:
+        c.close()
+    assert sorted(outcomes) == ["after", "before", "killer"] and all(len(o) == 1 for o in outcomes.values()), outcomes
+    given_up = [s for s, (outcome,) in outcomes.items() if isinstance(outcome, Failure)]
+    # "before" too when its result was lost with the worker before the client fetched it.
+    assert given_up in (["killer", "after"], ["before", "killer", "after"]), outcomes
+    for student in given_up:
+        (outcome,) = outcomes[student]
+        assert outcome.reason.startswith("no Dask worker that can grade has been connected for 5 s"), outcome
+        assert "run the same command again" in outcome.reason
+    assert took < 90, f"the run took {took:.0f} s to give up"

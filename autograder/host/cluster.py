@@ -24,7 +24,12 @@ taken down ``distributed.scheduler.allowed-failures`` + 1 workers (a setting of 
 3 by default: 4 workers) is not tried again: Dask gives up with ``KilledWorker``. Dask blames
 every student a dying worker held, those waiting their turn on it too, so each student it gave
 up on is graded again alone, one after another; one whose grading kills its workers again gets
-a row of 0 points, flagged, and the others their grades.
+a row of 0 points, flagged, and the others their grades. So a submission that kills every
+worker it runs on takes down at most 2 × (allowed-failures + 1) workers, then is flagged.
+
+**Workers that do not come back** (no nanny to start them again, or a nanny that gave up): with
+no worker that can grade for :data:`NO_WORKER_SECONDS`, the students left are flagged as not
+graded, with a message saying so, and the run ends; the same command grades them later.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +60,16 @@ from autograder.host.submission import grade_student
 if TYPE_CHECKING:
     from autograder.host.pipeline import Settings
 
-__all__ = ["DaskEngine", "Fingerprint", "GradingPreflight", "WorkerCheck", "WorkerResult", "fingerprint", "preflight"]
+__all__ = [
+    "DaskEngine",
+    "Fingerprint",
+    "GradingPreflight",
+    "NoWorkerLeft",
+    "WorkerCheck",
+    "WorkerResult",
+    "fingerprint",
+    "preflight",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +87,11 @@ QUIET_SECONDS = 60.0
 POLL_SECONDS = 0.2
 #: While nothing finishes, how often the scheduler is asked to look at tasks waiting for a worker.
 NUDGE_SECONDS = 5.0
+#: With no worker that can grade for this long (``--scheduler``), the students left are given up
+#: on: a cluster whose workers are all gone (killed by a submission, and not started again)
+#: ends the run, with those students flagged, instead of stalling it. A SLURM cluster's workers
+#: may wait in the queue for hours: there the run waits.
+NO_WORKER_SECONDS = 600.0
 
 
 # ----------------------------------------------------------------------------------------
@@ -276,6 +295,16 @@ def grade_on_worker(task: Task, timeout: float) -> WorkerResult:
 # ----------------------------------------------------------------------------------------
 
 
+class NoWorkerLeft(Exception):
+    """No worker that can grade has been connected for ``seconds``: the students left cannot be graded."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no Dask worker that can grade has been connected for {seconds:g} s (the workers died: "
+                         "killed, or out of memory, and were not started again); start workers and run the same "
+                         "command again to grade the students left")  # fmt: skip
+        self.seconds = seconds
+
+
 class DaskEngine:
     """Grades on the workers of a Dask cluster (see the module docstring).
 
@@ -394,26 +423,39 @@ class DaskEngine:
         # Dask blames every task a dying worker held, the ones waiting their turn on it too:
         # those students are graded again one at a time, so that only the one whose grading
         # kills its worker again is given up on.
+        left = {task.student: task for task in tasks}  # not given an outcome yet
         suspects: list[Task] = []
-        for task, future in self._wait({self._submit(task): task for task in tasks}):
-            if future.status == "error" and isinstance(future.exception(), KilledWorker):
-                suspects.append(task)
-                continue
-            yield task, self._outcome(future)
-        for task in suspects:
-            for _, future in self._wait({self._submit(task, "alone"): task}):
-                yield task, self._outcome(future)
+        try:
+            with closing(self._wait({self._submit(task): task for task in tasks})) as finished:
+                for task, future in finished:
+                    if future.status == "error" and isinstance(future.exception(), KilledWorker):
+                        suspects.append(task)
+                        continue
+                    outcome = self._outcome(future)
+                    del left[task.student]
+                    yield task, outcome
+            for task in suspects:
+                with closing(self._wait({self._submit(task, "alone"): task})) as finished:
+                    for _, future in finished:
+                        outcome = self._outcome(future)
+                        del left[task.student]
+                        yield task, outcome
+        except NoWorkerLeft as stop:
+            self.say(f"stopped waiting: {stop}")
+            for task in left.values():
+                yield task, Failure(str(stop))
 
     def _submit(self, task: Task, attempt: str = "") -> Any:
         key = f"grade-{task.student}-{self.token}" + (f"-{attempt}" if attempt else "")
         return self.client.submit(self.task, task, self.timeout, key=key, pure=False, resources={self.resource: 1})
 
-    def _wait(self, by_future: dict[Any, Task]) -> Iterator[tuple[Task, Any]]:
+    def _wait(self, by_future: dict[Any, Task]) -> Generator[tuple[Task, Any], None, None]:
         """Each future of ``by_future`` as it finishes, once, with its task; whatever is left
         unfinished when the caller stops (Ctrl-C, an error) is cancelled and its grading stopped."""
         remaining = set(by_future)
         pending = as_completed(list(by_future), loop=self.client.loop)
         heard = nudged = time.monotonic()
+        orphaned: float | None = None
         try:
             while remaining:
                 finished = pending.next_batch(block=False)
@@ -424,8 +466,7 @@ class DaskEngine:
                         self._schedule_waiting()
                     if time.monotonic() - heard > QUIET_SECONDS:
                         heard = time.monotonic()
-                        if not self._able_workers():
-                            self.say("waiting: no Dask worker that can grade is connected (start one, or Ctrl-C)")
+                        orphaned = self._check_workers(orphaned)
                     continue
                 heard = time.monotonic()
                 for future in finished:
@@ -461,9 +502,25 @@ class DaskEngine:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         return [a for a, w in info.items() if w.get("resources", {}).get(self.resource, 0) > 0]
 
+    def _check_workers(self, orphaned: float | None) -> float | None:
+        """Called while nothing finishes: since when no worker that can grade has been
+        connected (``orphaned``: the last answer, None while some is). Says that the run
+        waits; raises :class:`NoWorkerLeft` once that has lasted :data:`NO_WORKER_SECONDS`
+        (except on a SLURM cluster of the run's own, whose workers may wait in the queue)."""
+        if self._able_workers():
+            return None
+        now = time.monotonic()
+        orphaned = now if orphaned is None else orphaned
+        if self.cluster is None and now - orphaned >= NO_WORKER_SECONDS:
+            raise NoWorkerLeft(NO_WORKER_SECONDS)
+        self.say("waiting: no Dask worker that can grade is connected (start one, or Ctrl-C)")
+        return orphaned
+
     def _outcome(self, future: Any) -> Outcome:
         try:
-            result = future.result()
+            result = self._result(future)
+        except NoWorkerLeft:
+            raise
         except KilledWorker as exc:
             failures = exc.allowed_failures + 1
             return Failure(f"its grading, tried alone, ended {failures} Dask worker(s) (killed, or out of memory): "
@@ -471,6 +528,17 @@ class DaskEngine:
         except Exception as exc:  # noqa: BLE001 - the student is recorded as not graded, the run goes on
             return Failure(f"the Dask task failed ({type(exc).__name__}: {exc})")
         return result.outcome
+
+    def _result(self, future: Any) -> Any:
+        """``future.result()``, watched like :meth:`_wait`: a finished result is fetched from the
+        worker that holds it, and when that worker has died since, Dask grades the student again,
+        on a worker that may be long in coming, or never come."""
+        orphaned: float | None = None
+        while True:
+            try:
+                return future.result(timeout=QUIET_SECONDS)
+            except TimeoutError:
+                orphaned = self._check_workers(orphaned)
 
     def close(self) -> None:
         if self.probe is not None:
