@@ -47,7 +47,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 from distributed import Client, KilledWorker, WorkerPlugin, as_completed
@@ -55,10 +55,8 @@ from distributed import Client, KilledWorker, WorkerPlugin, as_completed
 from autograder import sandbox
 from autograder.host.engines import SINGLE_BLAS_THREAD, Outcome, Task
 from autograder.host.pool import Failure, kill_processes, run_tasks
+from autograder.host.settings import Settings, UsageError, say
 from autograder.host.submission import grade_student
-
-if TYPE_CHECKING:
-    from autograder.host.pipeline import Settings
 
 __all__ = [
     "DaskEngine",
@@ -345,19 +343,15 @@ class DaskEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DaskEngine:
-        from autograder.host.pipeline import _say
-
         return cls(
             assignment=settings.assignment, out=settings.out, workers=settings.workers,
             timeout=settings.student_timeout, hardened=settings.hardened, scheduler=settings.scheduler,
-            cluster=settings.cluster, say=lambda message: _say(settings, message),
+            cluster=settings.cluster, say=lambda message: say(settings, message),
         )  # fmt: skip
 
     # -- starting -----------------------------------------------------------------------
 
     def start(self, students: int) -> str:
-        from autograder.host.pipeline import UsageError
-
         where = self._connect(UsageError)
         self._wait_for_workers(UsageError)
         expected = fingerprint(self.assignment)
