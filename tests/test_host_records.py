@@ -179,3 +179,27 @@ def test_a_notebook_replaced_by_a_link_after_collecting_is_rejected_in_the_task(
     assert not (tmp_path / "out" / "course" / "submitted" / "ann" / "03_layers" / "layers.ipynb").exists()
     assert task.notebooks == ("layers",) and str(tmp_path / "out") in task.hidden_paths
     assert task.hidden_paths[-1] == "/c/gradebook.db"  # a gradebook outside OUT is hidden too
+
+
+def test_a_first_run_generates_the_assignment_once_and_its_gradebook_holds_it(tmp_path, monkeypatch):
+    """The template gradebook is copied into the run's new SQLite gradebook: generate_assignment
+    runs once, and the copy is the course's gradebook (the assignment and its graded cells in it,
+    0600). A rerun, whose gradebook exists, generates into it again (the template is kept)."""
+    from nbgrader.api import Gradebook
+
+    from autograder.host import course_setup
+
+    calls: list[str] = []
+    real = course_setup.generate
+    monkeypatch.setattr(course_setup, "generate", lambda cfg, url, a: (calls.append(url), real(cfg, url, a))[1])
+    settings = Settings("03_layers", tmp_path / "subs", tmp_path / "out", progress=None)
+    db_url = settings.gradebook_url()
+    course_setup.prepare_course(settings, db_url)
+    assert len(calls) == 1 and calls[0] != db_url
+    main = tmp_path / "out" / "gradebook.db"
+    assert main.stat().st_mode & 0o777 == 0o600
+    with Gradebook(db_url) as gb:
+        cells = {c.name for c in gb.find_assignment("03_layers").notebooks[0].grade_cells}
+    assert cells and cells <= {m["grade_id"] for m in course_setup.graded_cells("03_layers")}
+    course_setup.prepare_course(settings, db_url)
+    assert calls[1:] == [db_url]

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from autograder.host.database import sqlite_path
 from autograder.host.private_files import private_opener
 from autograder.host.settings import Settings
 from autograder.host.state import STATE_VERSION
@@ -189,7 +190,7 @@ def prepare_course(settings: Settings, db_url: str) -> tuple[Path, Path]:
         partial.unlink(missing_ok=True)
         generate(config_file, f"sqlite:///{partial}", assignment)
         os.replace(partial, template)
-    main = Path(db_url[len("sqlite:///") :]) if db_url.startswith("sqlite:///") else None
+    main = sqlite_path(db_url)
     if main is not None and not main.exists() and (course / "release" / assignment).is_dir():
         # A new SQLite gradebook would be generated exactly as the template was (same course,
         # same source): copy it instead of running generate_assignment a second time (about

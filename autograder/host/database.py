@@ -10,12 +10,13 @@ for the instructor instead of a traceback from deep inside nbgrader.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-__all__ = ["GradebookUnavailable", "check_gradebook", "gradebook_url", "shown"]
+__all__ = ["GradebookUnavailable", "check_gradebook", "gradebook_url", "shown", "sqlite_path"]
 
 #: The URL schemes that mean "PostgreSQL, with the default driver".
 _PLAIN_POSTGRES = ("postgresql", "postgres")
@@ -35,6 +36,11 @@ def gradebook_url(url: str) -> str:
     if sep and scheme.lower() in _PLAIN_POSTGRES:
         return f"postgresql+psycopg://{rest}"
     return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL; None for another database."""
+    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
 
 
 def shown(url: str) -> str:

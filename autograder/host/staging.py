@@ -17,6 +17,7 @@ from typing import Any
 from autograder.host import student_files
 from autograder.host.collect import Submission
 from autograder.host.course_setup import SOURCE
+from autograder.host.database import sqlite_path
 from autograder.host.flags import Flag
 from autograder.host.private_files import private_umask, write_private
 from autograder.host.sanitize import printable
@@ -95,8 +96,3 @@ def clear_outputs(settings: Settings, student: str) -> None:
     for d in ("submitted", "autograded", "feedback"):
         shutil.rmtree(course / d / student / settings.assignment, ignore_errors=True)
     shutil.rmtree(settings.out / "feedback" / student, ignore_errors=True)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL; None for another database."""
-    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
